@@ -1,0 +1,3 @@
+from quantkan.cli import main
+
+raise SystemExit(main())
