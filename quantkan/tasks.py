@@ -1,0 +1,508 @@
+"""Seeded, reproducible task streams for online learning (pure NumPy).
+
+A model learns *online*: it sees one ``(x, target)`` pair, predicts, updates, and moves
+on.  Every task here is a finite stream of such pairs, drawn once and returned as a
+:class:`Stream`.  The tasks follow the kinds used by Hoang, Gupta and Harris,
+"Ultrafast On-chip Online Learning via Spline Locality in Kolmogorov-Arnold Networks"
+(arXiv 2602.02056): drifting regression and non-stationary qubit readout.  The paper's
+exact generators are not reproduced here; these are this project's own, documented
+precisely in each function's docstring so that anyone can re-implement them.
+
+Conventions shared by every task
+
+- ``rng = np.random.default_rng(seed)`` is the only source of randomness; the draws are
+  made in the order each docstring lists, so a stream is a pure function of its
+  arguments.
+- Inputs lie inside ``stream.input_range`` (a half-open interval ``[lo, hi)``), so a KAN
+  grid can be set to exactly that range.  All tasks use ``[-1, 1)``.
+- Targets are bounded (|target| <= 1.5 in every case, <= 1 without noise), so a 16-bit
+  signed fixed-point output with two integer bits (range [-2, 2)) holds them.
+- ``stream.regime[i]`` names the regime sample ``i`` belongs to.  Regimes are contiguous,
+  in order 0, 1, ..., R-1, and split the stream into (nearly) equal blocks:
+  ``regime[i] = (i * R) // n``.
+
+Evaluation helpers: :func:`windowed_metric` (per-regime metric over the tail of each
+regime, i.e. "how well had the learner re-adapted by the end of the regime") and
+:func:`running_metric` (a trailing moving average, for learning curves).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "Stream",
+    "drift_1d",
+    "drift_1d_target",
+    "drift_multi",
+    "drift_multi_target",
+    "qubit_readout",
+    "qubit_centres",
+    "TASKS",
+    "make_task",
+    "windowed_metric",
+    "running_metric",
+    "sample_scores",
+]
+
+METRICS = ("mse", "accuracy")
+
+#: Every target of the regression tasks is clipped to [-TARGET_CLIP, TARGET_CLIP]
+#: after noise is added (without noise the targets already lie in [-1, 1]).
+TARGET_CLIP = 1.5
+
+
+def _below(hi: float) -> float:
+    """The largest float64 strictly below ``hi`` (inputs are clipped to [lo, _below(hi)])."""
+    return float(np.nextafter(hi, -np.inf))
+
+
+# ---------------------------------------------------------------------------------------
+# The common structure
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Stream:
+    """A finite stream of ``(x, target)`` samples, in the order a learner sees them.
+
+    ``x`` is ``(n, n_inputs)`` float64, every value inside ``input_range`` = ``[lo, hi)``;
+    ``target`` is ``(n, n_outputs)`` float64; ``regime`` is ``(n,)`` int64.  ``metric``
+    is ``"mse"`` (regression) or ``"accuracy"`` (binary target 0.0 / 1.0, predictions
+    thresholded at 0.5).  ``params`` records the arguments that generated the stream.
+    The arrays are copied and made read-only on construction.
+    """
+
+    name: str
+    x: np.ndarray
+    target: np.ndarray
+    regime: np.ndarray
+    input_range: tuple[float, float]
+    metric: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        x = np.array(self.x, dtype=np.float64)
+        target = np.array(self.target, dtype=np.float64)
+        regime = np.array(self.regime, dtype=np.int64)
+        if x.ndim == 1:
+            x = x[:, None]
+        if target.ndim == 1:
+            target = target[:, None]
+        if x.ndim != 2 or target.ndim != 2 or regime.ndim != 1:
+            raise ValueError("Stream needs x (n, n_inputs), target (n, n_outputs), regime (n,)")
+        n = x.shape[0]
+        if target.shape[0] != n or regime.shape[0] != n:
+            raise ValueError(
+                f"Stream arrays disagree on n: x {x.shape}, target {target.shape}, "
+                f"regime {regime.shape}")
+        lo, hi = (float(v) for v in self.input_range)
+        if not lo < hi:
+            raise ValueError(f"input_range must have lo < hi, got {self.input_range}")
+        if n and not (np.all(x >= lo) and np.all(x < hi)):
+            raise ValueError(f"inputs outside input_range [{lo}, {hi})")
+        if self.metric not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}, got {self.metric!r}")
+        for a in (x, target, regime):
+            a.setflags(write=False)
+        object.__setattr__(self, "x", x)
+        object.__setattr__(self, "target", target)
+        object.__setattr__(self, "regime", regime)
+        object.__setattr__(self, "input_range", (lo, hi))
+        object.__setattr__(self, "params", dict(self.params))
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def __iter__(self):
+        """Yield ``(x_i, target_i)`` pairs, one 1-D row each, in stream order."""
+        return zip(self.x, self.target)
+
+    @property
+    def n(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def n_inputs(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.target.shape[1]
+
+    @property
+    def n_regimes(self) -> int:
+        return int(self.regime.max()) + 1 if self.n else 0
+
+    def regime_bounds(self) -> list[tuple[int, int]]:
+        """``[(start, stop), ...]`` of each regime, for contiguous regimes 0..R-1."""
+        return [(int(np.argmax(self.regime == r)), int(len(self.regime) - np.argmax(self.regime[::-1] == r)))
+                for r in range(self.n_regimes)]
+
+    def __repr__(self) -> str:
+        return (f"Stream({self.name!r}, n={self.n}, n_inputs={self.n_inputs}, "
+                f"n_outputs={self.n_outputs}, regimes={self.n_regimes}, "
+                f"input_range={self.input_range}, metric={self.metric!r})")
+
+
+# ---------------------------------------------------------------------------------------
+# Argument checks
+# ---------------------------------------------------------------------------------------
+
+
+def _int_arg(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _float_arg(name: str, value: Any, minimum: float | None = None,
+               maximum: float | None = None, strict_min: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    value = float(value)
+    if minimum is not None and (value < minimum or (strict_min and value == minimum)):
+        op = ">" if strict_min else ">="
+        raise ValueError(f"{name} must be {op} {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    return value
+
+
+def _seed_arg(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def _regime_labels(n: int, regimes: int) -> np.ndarray:
+    if regimes > n:
+        raise ValueError(f"regimes ({regimes}) must not exceed n ({n}): every regime needs a sample")
+    return (np.arange(n, dtype=np.int64) * regimes) // n
+
+
+# ---------------------------------------------------------------------------------------
+# Drifting 1-D regression
+# ---------------------------------------------------------------------------------------
+
+#: Number of distinct regime functions of :func:`drift_1d`; regime r uses r mod this.
+N_DRIFT_1D_FUNCTIONS = 4
+
+
+def drift_1d_target(x: np.ndarray, regime: int | np.ndarray) -> np.ndarray:
+    """Noise-free target of :func:`drift_1d`: ``f_{regime mod 4}(x)``, element-wise.
+
+    - ``f_0(x) = sin(pi x)``                        range [-1, 1]
+    - ``f_1(x) = 0.5 cos(2 pi x) + 0.3 x``          range within [-0.8, 0.8]
+    - ``f_2(x) = 0.9 tanh(5 (x - 0.25))``           a soft step moved off centre
+    - ``f_3(x) = 1.6 exp(-8 x^2) - 0.8``            a bump, range [-0.8, 0.8]
+
+    ``x`` and ``regime`` broadcast against each other.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    k = np.asarray(regime, dtype=np.int64) % N_DRIFT_1D_FUNCTIONS
+    x, k = np.broadcast_arrays(x, k)
+    return np.select(
+        [k == 0, k == 1, k == 2, k == 3],
+        [np.sin(np.pi * x),
+         0.5 * np.cos(2 * np.pi * x) + 0.3 * x,
+         0.9 * np.tanh(5.0 * (x - 0.25)),
+         1.6 * np.exp(-8.0 * x * x) - 0.8])
+
+
+def drift_1d(n: int = 6000, regimes: int = 3, seed: int = 0, noise: float = 0.0) -> Stream:
+    """1-D drifting regression: the target function switches abruptly between regimes.
+
+    Generator (exactly):
+
+    1. ``rng = np.random.default_rng(seed)``.
+    2. ``x = rng.uniform(-1.0, 1.0, size=(n, 1))`` (so x in [-1, 1)).
+    3. ``regime[i] = (i * regimes) // n``: ``regimes`` contiguous, nearly equal blocks,
+       each switch abrupt (sample i-1 is in the old regime, sample i in the new one).
+    4. ``target = f_{regime mod 4}(x)`` with (see :func:`drift_1d_target`)
+
+       - ``f_0(x) = sin(pi x)``
+       - ``f_1(x) = 0.5 cos(2 pi x) + 0.3 x``
+       - ``f_2(x) = 0.9 tanh(5 (x - 0.25))``
+       - ``f_3(x) = 1.6 exp(-8 x^2) - 0.8``
+
+       so with more than four regimes the functions recur (regime 4 is ``f_0`` again),
+       which shows whether a learner re-learns or remembers.
+    5. ``e = rng.standard_normal(size=(n, 1))`` (always drawn) and
+       ``target = clip(target + noise * e, -1.5, 1.5)``.
+
+    Noise-free targets lie in [-1, 1]; with noise they are clipped to [-1.5, 1.5].
+    ``input_range = (-1.0, 1.0)``, ``metric = "mse"``.
+    """
+    n = _int_arg("n", n, 1)
+    regimes = _int_arg("regimes", regimes, 1)
+    seed = _seed_arg(seed)
+    noise = _float_arg("noise", noise, minimum=0.0)
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1.0, 1.0, size=(n, 1))
+    regime = _regime_labels(n, regimes)
+    target = drift_1d_target(x, regime[:, None])
+    e = rng.standard_normal(size=(n, 1))
+    target = np.clip(target + noise * e, -TARGET_CLIP, TARGET_CLIP)
+    return Stream("drift", x, target, regime, (-1.0, 1.0), "mse",
+                  dict(n=n, regimes=regimes, seed=seed, noise=noise))
+
+
+# ---------------------------------------------------------------------------------------
+# Drifting multi-input regression
+# ---------------------------------------------------------------------------------------
+
+#: Number of distinct regime functions of :func:`drift_multi`; regime r uses r mod this.
+N_DRIFT_MULTI_FUNCTIONS = 4
+
+
+def drift_multi_target(x: np.ndarray, regime: int | np.ndarray) -> np.ndarray:
+    """Noise-free target of :func:`drift_multi`, shape ``(n, 1)``.
+
+    ``x`` is ``(n, d)``; ``regime`` a scalar or an ``(n,)`` array.  With ``j = (i+1) mod d``
+    (the cyclic neighbour of input i; for d = 1, j = i) and means over i = 0..d-1:
+
+    - ``g_0(x) = mean_i sin(pi x_i)``                                 separable sum
+    - ``g_1(x) = mean_i [0.6 x_i x_j + 0.4 cos(pi x_i)]``             products + sum
+    - ``g_2(x) = mean_i 0.9 tanh(3 (x_i - 0.5 x_j))``                 sheared soft steps
+    - ``g_3(x) = 1.6 exp(-(4/d) sum_i (x_i - c_i)^2) - 0.8``, ``c_i = 0.3 (-1)^i``  a bump
+
+    For d = 2, ``g_1 = 0.6 x_0 x_1 + 0.2 (cos(pi x_0) + cos(pi x_1))``.  Every g lies in
+    [-1, 1].
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"x must be (n, n_inputs), got shape {x.shape}")
+    n, d = x.shape
+    k = np.broadcast_to(np.asarray(regime, dtype=np.int64) % N_DRIFT_MULTI_FUNCTIONS, (n,))
+    xj = np.roll(x, -1, axis=1)  # xj[:, i] = x[:, (i + 1) % d]
+    c = 0.3 * (-1.0) ** np.arange(d)
+    g = np.select(
+        [k == 0, k == 1, k == 2, k == 3],
+        [np.mean(np.sin(np.pi * x), axis=1),
+         np.mean(0.6 * x * xj + 0.4 * np.cos(np.pi * x), axis=1),
+         np.mean(0.9 * np.tanh(3.0 * (x - 0.5 * xj)), axis=1),
+         1.6 * np.exp(-(4.0 / d) * np.sum((x - c) ** 2, axis=1)) - 0.8])
+    return g[:, None]
+
+
+def drift_multi(n: int = 8000, n_inputs: int = 2, regimes: int = 3, seed: int = 0,
+                noise: float = 0.0) -> Stream:
+    """Multi-input drifting regression: ``n_inputs`` inputs, one output, abrupt regimes.
+
+    Generator (exactly):
+
+    1. ``rng = np.random.default_rng(seed)``.
+    2. ``x = rng.uniform(-1.0, 1.0, size=(n, n_inputs))``.
+    3. ``regime[i] = (i * regimes) // n``.
+    4. ``target = g_{regime mod 4}(x)`` with (see :func:`drift_multi_target`;
+       ``j = (i+1) mod d``, means over the d = n_inputs inputs)
+
+       - ``g_0(x) = mean_i sin(pi x_i)``
+       - ``g_1(x) = mean_i [0.6 x_i x_j + 0.4 cos(pi x_i)]``
+       - ``g_2(x) = mean_i 0.9 tanh(3 (x_i - 0.5 x_j))``
+       - ``g_3(x) = 1.6 exp(-(4/d) sum_i (x_i - c_i)^2) - 0.8``, ``c_i = 0.3 (-1)^i``
+
+       ``g_0`` is a sum of univariate functions (one KAN layer can represent it exactly);
+       ``g_1`` and ``g_2`` couple neighbouring inputs; ``g_3`` is a non-separable bump.
+    5. ``e = rng.standard_normal(size=(n, 1))`` (always drawn) and
+       ``target = clip(target + noise * e, -1.5, 1.5)``.
+
+    Noise-free targets lie in [-1, 1].  ``input_range = (-1.0, 1.0)``, ``metric = "mse"``.
+    """
+    n = _int_arg("n", n, 1)
+    n_inputs = _int_arg("n_inputs", n_inputs, 1)
+    regimes = _int_arg("regimes", regimes, 1)
+    seed = _seed_arg(seed)
+    noise = _float_arg("noise", noise, minimum=0.0)
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1.0, 1.0, size=(n, n_inputs))
+    regime = _regime_labels(n, regimes)
+    target = drift_multi_target(x, regime)
+    e = rng.standard_normal(size=(n, 1))
+    target = np.clip(target + noise * e, -TARGET_CLIP, TARGET_CLIP)
+    return Stream("drift2d", x, target, regime, (-1.0, 1.0), "mse",
+                  dict(n=n, n_inputs=n_inputs, regimes=regimes, seed=seed, noise=noise))
+
+
+# ---------------------------------------------------------------------------------------
+# Non-stationary qubit readout
+# ---------------------------------------------------------------------------------------
+
+
+def qubit_centres(t: np.ndarray, separation: float = 0.6, rotation: float = np.pi / 2,
+                  shift: tuple[float, float] = (0.2, 0.1)) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster centres ``(mu_0(t), mu_1(t))``, each ``(len(t), 2)``, at stream time t in [0, 1].
+
+    ``theta(t) = rotation * t``, ``c(t) = shift * (t - 0.5)``,
+    ``mu_0(t) = c(t) + R(theta) (-separation/2, 0)``,
+    ``mu_1(t) = c(t) + R(theta) (+separation/2, 0)``, with
+    ``R(theta) = [[cos, -sin], [sin, cos]]``.
+    """
+    t = np.asarray(t, dtype=np.float64).reshape(-1)
+    theta = rotation * t
+    half = 0.5 * separation * np.stack([np.cos(theta), np.sin(theta)], axis=1)
+    c = (t - 0.5)[:, None] * np.asarray(shift, dtype=np.float64)[None, :]
+    return c - half, c + half
+
+
+def qubit_readout(n: int = 10000, seed: int = 0, regimes: int = 5, sigma: float = 0.12,
+                  separation: float = 0.6, rotation: float = np.pi / 2,
+                  shift: tuple[float, float] = (0.2, 0.1), p_decay: float = 0.03,
+                  p1: float = 0.5) -> Stream:
+    """Non-stationary qubit readout: classify drifting I/Q points as |0> or |1>.
+
+    Each sample is one integrated readout signal, a point in the (scaled) I/Q plane;
+    the learner predicts the prepared state.  The two Gaussian clusters slowly rotate
+    (e.g. a drifting local-oscillator phase) and translate (e.g. an amplifier offset)
+    over the whole stream, so a fixed discriminator decays to chance while an online
+    learner can follow.
+
+    Generator (exactly):
+
+    1. ``rng = np.random.default_rng(seed)``; stream time ``t_i = i / (n - 1)``
+       (``t = 0`` when ``n == 1``).
+    2. ``state = (rng.random(n) < p1)`` as int (1 = |1>, probability ``p1``, default 0.5).
+    3. ``e = rng.standard_normal(size=(n, 2))``.
+    4. ``decay = rng.random(n) < p_decay`` and ``f = rng.random(n)``.
+    5. Centres (see :func:`qubit_centres`): ``theta = rotation * t`` (default pi/2 over
+       the stream), ``c = shift * (t - 0.5)`` (default (0.2, 0.1)),
+       ``mu_0 = c + R(theta) (-separation/2, 0)``, ``mu_1 = c + R(theta) (+separation/2, 0)``
+       (default separation 0.6).
+    6. Mean of each point: ``mu_state``, except that a |1> sample with ``decay`` (a T1
+       relaxation during the readout window) has mean ``mu_1 + f (mu_0 - mu_1)``, a point
+       uniformly along the segment towards |0>; its label stays 1.
+    7. ``x = mean + sigma * e`` (default sigma 0.12), then clipped to
+       ``[-1, nextafter(1, -inf)]`` so every input lies in ``[-1, 1)``.  With the
+       defaults the centres stay within radius 0.41 of the origin, so clipping touches
+       only outliers beyond 4.9 sigma (about one sample in a million); with larger
+       ``shift``, ``separation`` or ``sigma`` it happens more often.
+    8. ``target = state`` as float, shape (n, 1): 0.0 for |0>, 1.0 for |1>.  Predictions
+       are scored by thresholding at 0.5.
+    9. ``regime[i] = (i * regimes) // n``: the drift is continuous, so regimes here are
+       just equal time blocks (default 5) that :func:`windowed_metric` reports on.
+
+    With the defaults the local (Bayes) accuracy is about 98%: separation/2 = 2.5 sigma
+    plus the decayed |1> shots that cross the midpoint.
+    ``input_range = (-1.0, 1.0)``, ``metric = "accuracy"``.
+    """
+    n = _int_arg("n", n, 1)
+    regimes = _int_arg("regimes", regimes, 1)
+    seed = _seed_arg(seed)
+    sigma = _float_arg("sigma", sigma, minimum=0.0, strict_min=True)
+    separation = _float_arg("separation", separation, minimum=0.0)
+    rotation = _float_arg("rotation", rotation)
+    p_decay = _float_arg("p_decay", p_decay, minimum=0.0, maximum=1.0)
+    p1 = _float_arg("p1", p1, minimum=0.0, maximum=1.0)
+    try:
+        shift = tuple(_float_arg("shift", float(s)) for s in shift)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"shift must be two finite numbers, got {shift!r}") from exc
+    if len(shift) != 2:
+        raise ValueError(f"shift must be two finite numbers, got {shift!r}")
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(n, dtype=np.float64) / (n - 1) if n > 1 else np.zeros(1)
+    state = (rng.random(n) < p1).astype(np.int64)
+    e = rng.standard_normal(size=(n, 2))
+    decay = rng.random(n) < p_decay
+    f = rng.random(n)
+    mu0, mu1 = qubit_centres(t, separation, rotation, shift)
+    mean = np.where(state[:, None] == 1, mu1, mu0)
+    decayed = (state == 1) & decay
+    mean[decayed] = mu1[decayed] + f[decayed, None] * (mu0[decayed] - mu1[decayed])
+    x = np.clip(mean + sigma * e, -1.0, _below(1.0))
+    target = state.astype(np.float64)[:, None]
+    regime = _regime_labels(n, regimes)
+    return Stream("qubit", x, target, regime, (-1.0, 1.0), "accuracy",
+                  dict(n=n, seed=seed, regimes=regimes, sigma=sigma, separation=separation,
+                       rotation=rotation, shift=shift, p_decay=p_decay, p1=p1))
+
+
+# ---------------------------------------------------------------------------------------
+# Registry
+# ---------------------------------------------------------------------------------------
+
+TASKS: dict[str, Callable[..., Stream]] = {
+    "drift": drift_1d,
+    "drift2d": drift_multi,
+    "qubit": qubit_readout,
+}
+
+
+def make_task(name: str, **kwargs: Any) -> Stream:
+    """Build the task registered as ``name`` (see :data:`TASKS`) with ``kwargs``."""
+    try:
+        factory = TASKS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}") from None
+    try:
+        return factory(**kwargs)
+    except TypeError as exc:  # an argument the task does not take
+        raise ValueError(f"bad arguments for task {name!r}: {exc}") from None
+
+
+# ---------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------
+
+
+def sample_scores(stream: Stream, predictions: np.ndarray) -> np.ndarray:
+    """Per-sample score, shape ``(n,)``.
+
+    ``"mse"``: the squared error averaged over the outputs.  ``"accuracy"``: the fraction
+    of outputs whose prediction falls on the target's side of 0.5
+    (``(pred >= 0.5) == (target >= 0.5)``), i.e. 1.0 or 0.0 for a single output.
+    ``predictions`` must have the target's shape; ``(n,)`` is accepted for one output.
+    """
+    p = np.asarray(predictions, dtype=np.float64)
+    if p.ndim == 1 and stream.n_outputs == 1:
+        p = p[:, None]
+    if p.shape != stream.target.shape:
+        raise ValueError(f"predictions have shape {np.shape(predictions)}, "
+                         f"expected {stream.target.shape}")
+    if stream.metric == "mse":
+        return np.mean((p - stream.target) ** 2, axis=1)
+    return np.mean((p >= 0.5) == (stream.target >= 0.5), axis=1).astype(np.float64)
+
+
+def windowed_metric(stream: Stream, predictions: np.ndarray, fraction: float = 0.2) -> dict[int, float]:
+    """The stream's metric per regime, over the last ``fraction`` of each regime's samples.
+
+    For regime r with ``m`` samples, the window is its last ``k = max(1, ceil(fraction m))``
+    samples (in stream order); the value is the mean of :func:`sample_scores` over them:
+    the MSE for regression, the accuracy (threshold 0.5) for classification.
+    Returns ``{regime: value}`` for every regime present, in increasing order.
+    """
+    fraction = _float_arg("fraction", fraction, minimum=0.0, maximum=1.0, strict_min=True)
+    scores = sample_scores(stream, predictions)
+    out: dict[int, float] = {}
+    for r in np.unique(stream.regime):
+        idx = np.flatnonzero(stream.regime == r)
+        k = max(1, math.ceil(fraction * len(idx) - 1e-9))
+        out[int(r)] = float(np.mean(scores[idx[-k:]]))
+    return out
+
+
+def running_metric(stream: Stream, predictions: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving metric for learning curves, shape ``(n,)``.
+
+    ``out[i]`` is the mean of :func:`sample_scores` over samples
+    ``max(0, i - window + 1) .. i`` (fewer than ``window`` at the start): moving MSE for
+    regression, moving accuracy for classification.  Use ``predictions[i]`` made *before*
+    the learner updated on sample i to get the online (prequential) error.
+    """
+    window = _int_arg("window", window, 1)
+    scores = sample_scores(stream, predictions)
+    csum = np.concatenate([[0.0], np.cumsum(scores)])
+    i = np.arange(len(scores))
+    lo = np.maximum(0, i - window + 1)
+    return (csum[i + 1] - csum[lo]) / (i + 1 - lo)
