@@ -1,0 +1,322 @@
+"""The golden model: the bit-exact online learning step every backend must reproduce.
+
+One step: forward pass, on-chip MSE error e = y - target, backward pass through
+hidden layers (with the coefficients the forward pass read) and sparse updates
+c <- cast(c - cast(lr * e * B, update)) of exactly S+1 coefficients per KAN edge
+(every weight for an MLP).  Update delay D per layer models a pipeline: the
+update computed from sample n is applied (read-modify-write on the current value)
+just before the forward pass of sample n + 1 + D.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from quantkan import fixed
+from quantkan.fixed import FixedType, Rounding
+from quantkan.lfsr import LFSRBank
+from quantkan.models import KAN, MLP, Model
+
+__all__ = ["LearningRate", "GridMap", "OnlineLearner", "UPDATE_ROUNDINGS"]
+
+UPDATE_ROUNDINGS = ("type", "stochastic")
+
+
+class Layer(Protocol):
+    """What the learner needs of a layer, fixed-point or float."""
+
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, Any]: ...
+
+    def backward(self, ctx: Any, err: np.ndarray, need_grad: bool) -> tuple[np.ndarray | None, Any]: ...
+
+    def apply(self, update: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class LearningRate:
+    """A power of two (a shift: exact, no multiplier) or a fixed-point constant."""
+
+    value: float
+    shift: int | None  # lr = 2**-shift when set
+    constant: FixedType | None
+    raw: int
+
+    @classmethod
+    def of(cls, lr: float) -> LearningRate:
+        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and 0 < lr < 1):
+            raise ValueError(f"learning rate must be a number in (0, 1), got {lr!r}")
+        mantissa, exponent = math.frexp(lr)
+        if mantissa == 0.5:
+            return cls(float(lr), 1 - exponent, None, 1)
+        t = FixedType(18, 0, False, Rounding.RND_CONV)
+        raw = int(t.quantize(lr))
+        if raw == 0:
+            raise ValueError(f"learning rate {lr!r} rounds to zero in {t}")
+        return cls(float(t.to_float(raw)), None, t, raw)
+
+    def scale(self, raw: np.ndarray, t: FixedType) -> tuple[np.ndarray, FixedType]:
+        """lr * value, exact."""
+        if self.shift is not None:
+            return raw, t.scaled(-self.shift)
+        return fixed.mul(raw, t, self.raw, self.constant)
+
+
+def _sum_type(t: FixedType, terms: int) -> FixedType:
+    """The exact type of a sum of ``terms`` values of type ``t`` (an adder tree)."""
+    extra = max(0, math.ceil(math.log2(terms))) if terms > 1 else 0
+    return FixedType(t.width + extra, t.integer + extra, t.signed)
+
+
+class _Updater:
+    """delta = cast(lr * g, update) and param <- cast(param - delta, param type)."""
+
+    def __init__(self, lr: LearningRate, update_t: FixedType, param_t: FixedType,
+                 rounding: str, lfsr: LFSRBank | None) -> None:
+        self.lr, self.update_t, self.param_t = lr, update_t, param_t
+        self.rounding, self.lfsr = rounding, lfsr
+
+    def delta(self, g: np.ndarray, g_t: FixedType) -> np.ndarray:
+        scaled, t = self.lr.scale(g, g_t)
+        if self.rounding == "stochastic":
+            drop = t.frac - self.update_t.frac
+            if drop > 0:
+                scaled = scaled + self.lfsr.bits(drop)
+                t = FixedType(t.width + 1, t.integer + 1, t.signed)
+                return fixed.cast(scaled, t, self.update_t.with_modes(rounding=Rounding.TRN))
+            self.lfsr.step()
+        return fixed.cast(scaled, t, self.update_t)
+
+    def apply(self, param: np.ndarray, delta: np.ndarray) -> np.ndarray:
+        return fixed.cast(*fixed.sub(param, self.param_t, delta, self.update_t), self.param_t)
+
+
+@dataclass(frozen=True)
+class GridMap:
+    """Input raw -> (cell k, table row) by exact integer arithmetic.
+
+    t = (x - lo) * (1/h): with h a power of two the product is a bit slice; else
+    1/h is a constant ``inv_h`` (ap_ufixed<18,..>, round to nearest) that the
+    hardware multiplies by.  Cells clamp to [0, G-1]; below the grid the row is 0,
+    at or above it the last row.
+    """
+
+    lo_raw: int
+    inv_h_type: FixedType | None  # None: h = 2**-log2_inv_h exactly
+    inv_h_raw: int
+    t_frac: int  # fractional bits of the exact t
+    cells: int
+    lut_bits: int
+
+    @classmethod
+    def of(cls, model: KAN) -> GridMap:
+        x_t, grid = model.types.input, model.grid
+        lo_raw = int(x_t.quantize(grid.lo))
+        inv_h = grid.cells / (grid.hi - grid.lo)
+        mantissa, exponent = math.frexp(inv_h)
+        if mantissa == 0.5:  # 1/h = 2**(exponent-1)
+            return cls(lo_raw, None, 1, x_t.frac - (exponent - 1), grid.cells, model.lut_bits)
+        t = FixedType(18, max(1, exponent), False, Rounding.RND_CONV)
+        return cls(lo_raw, t, int(t.quantize(inv_h)), x_t.frac + t.frac, grid.cells, model.lut_bits)
+
+    def locate(self, x_raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t = (np.asarray(x_raw, dtype=np.int64) - self.lo_raw) * self.inv_h_raw
+        shift = self.t_frac - self.lut_bits  # t in units of one table row
+        rows = t >> shift if shift >= 0 else t << -shift
+        last = (self.cells << self.lut_bits) - 1
+        rows = np.clip(rows, 0, last)
+        return rows >> self.lut_bits, rows & ((1 << self.lut_bits) - 1)
+
+
+class KANLayerFixed:
+    """One KAN layer on raw integers (a view of the model's coefficient array)."""
+
+    def __init__(self, model: KAN, index: int, out_t: FixedType, updater: _Updater) -> None:
+        ty = model.types
+        self.coef = model.coefficients[index]
+        self.n_out, self.n_in, _ = self.coef.shape
+        self.S = model.order
+        self.types, self.out_t, self.updater = ty, out_t, updater
+        self.map = GridMap.of(model)
+        self.basis, self.deriv = model.tables.basis_raw, model.tables.deriv_raw
+        self.window = np.arange(self.S + 1)
+        self.acc_t = _sum_type(fixed.mul_type(ty.coef, ty.basis), self.n_in * (self.S + 1))
+        self.slope_t = _sum_type(fixed.mul_type(ty.coef, ty.deriv), self.S + 1)
+        self.back_t = _sum_type(fixed.mul_type(ty.error, ty.grad), self.n_out)
+        self.g_t = fixed.mul_type(ty.error, ty.basis)
+
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        k, row = self.map.locate(x)
+        idx = k[:, None] + self.window  # (in, S+1) active coefficient indices
+        b = self.basis[row]  # (in, S+1)
+        c = self.coef[:, np.arange(self.n_in)[:, None], idx]  # (out, in, S+1), as read
+        acc = (c * b).sum(axis=(1, 2))
+        if self.types.acc is not None:
+            acc = fixed.cast(acc, self.acc_t, self.types.acc)
+            y = fixed.cast(acc, self.types.acc, self.out_t)
+        else:
+            y = fixed.cast(acc, self.acc_t, self.out_t)
+        return y, (idx, row, b, c)
+
+    def backward(self, ctx: Any, err: np.ndarray, need_grad: bool):
+        idx, row, b, c = ctx
+        grad = None
+        if need_grad:
+            slope = fixed.cast((c * self.deriv[row]).sum(axis=2), self.slope_t, self.types.grad)
+            grad = fixed.cast((err[:, None] * slope).sum(axis=0), self.back_t, self.types.error)
+        delta = self.updater.delta(err[:, None, None] * b[None], self.g_t)  # (out, in, S+1)
+        return grad, (idx, delta)
+
+    def apply(self, update: Any) -> None:
+        idx, delta = update
+        sel = (slice(None), np.arange(self.n_in)[:, None], idx)
+        self.coef[sel] = self.updater.apply(self.coef[sel], delta)
+
+
+class DenseLayerFixed:
+    """One MLP layer on raw integers; ReLU on hidden layers."""
+
+    def __init__(self, model: MLP, index: int, in_t: FixedType, out_t: FixedType,
+                 relu: bool, w_updater: _Updater, b_updater: _Updater) -> None:
+        ty = model.types
+        self.w, self.b = model.weights[index], model.biases[index]
+        self.n_out, self.n_in = self.w.shape
+        self.types, self.in_t, self.out_t, self.relu = ty, in_t, out_t, relu
+        self.w_updater, self.b_updater = w_updater, b_updater
+        prod_t = fixed.mul_type(ty.weight, in_t)
+        self.acc_t = _sum_type(fixed.add_type(prod_t, ty.bias), self.n_in + 1)
+        self.back_t = _sum_type(fixed.mul_type(ty.error, ty.weight), self.n_out)
+        self.gw_t = fixed.mul_type(ty.error, in_t)
+
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        w = self.w.copy()  # as read: backprop uses pre-update weights
+        shift_b = self.acc_t.frac - self.types.bias.frac
+        acc = w @ x + (self.b << shift_b)
+        if self.relu:
+            acc = np.maximum(acc, 0)
+        src = self.acc_t
+        if self.types.acc is not None:
+            acc, src = fixed.cast(acc, src, self.types.acc), self.types.acc
+        return fixed.cast(acc, src, self.out_t), (x, w, acc > 0)
+
+    def backward(self, ctx: Any, err: np.ndarray, need_grad: bool):
+        x, w, active = ctx
+        if self.relu:
+            err = np.where(active, err, 0)
+        grad = fixed.cast(err @ w, self.back_t, self.types.error) if need_grad else None
+        dw = self.w_updater.delta(np.outer(err, x), self.gw_t)
+        db = self.b_updater.delta(err, self.types.error)
+        return grad, (dw, db)
+
+    def apply(self, update: Any) -> None:
+        dw, db = update
+        self.w[...] = self.w_updater.apply(self.w, dw)
+        self.b[...] = self.b_updater.apply(self.b, db)
+
+
+def _delays(delay: int | Sequence[int], n_layers: int) -> list[int]:
+    ds = [delay] * n_layers if isinstance(delay, (int, np.integer)) else list(delay)
+    if len(ds) != n_layers or any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 0
+                                  for d in ds):
+        raise ValueError(f"delay must be an integer >= 0 or one per layer ({n_layers}), got {delay!r}")
+    return [int(d) for d in ds]
+
+
+class Pipeline:
+    """The delayed-update schedule shared by the golden learner and its float twin."""
+
+    def __init__(self, layers: list[Layer], delays: list[int]) -> None:
+        self.layers, self.delays = layers, delays
+        self.pending: list[deque] = [deque() for _ in layers]
+        self.n = 0
+
+    def run_step(self, x: np.ndarray, error_of: Callable[[np.ndarray], np.ndarray],
+                 learn: bool) -> np.ndarray:
+        for layer, queue in zip(self.layers, self.pending):
+            while queue and queue[0][0] <= self.n:
+                layer.apply(queue.popleft()[1])
+        ctxs = []
+        for layer in self.layers:
+            x, ctx = layer.forward(x)
+            ctxs.append(ctx)
+        if learn:
+            err = error_of(x)
+            for l in reversed(range(len(self.layers))):
+                err_in, update = self.layers[l].backward(ctxs[l], err, need_grad=l > 0)
+                self.pending[l].append((self.n + 1 + self.delays[l], update))
+                err = err_in
+        self.n += 1
+        return x
+
+    def flush(self) -> None:
+        """Apply every pending update (the pipeline drains), e.g. before reading parameters."""
+        for layer, queue in zip(self.layers, self.pending):
+            while queue:
+                layer.apply(queue.popleft()[1])
+
+
+class OnlineLearner:
+    """The golden fixed-point learner: ``step(x, target, learn) -> y``.
+
+    ``rounding`` of the update delta: "type" uses the update type's own mode,
+    "stochastic" adds LFSR bits below the update LSB and truncates (see
+    :mod:`quantkan.lfsr`).  The learner updates the model's parameter arrays in place.
+    """
+
+    def __init__(self, model: Model, lr: float = 2.0 ** -4, delay: int | Sequence[int] = 0,
+                 rounding: str = "type", seed: int = 0) -> None:
+        if rounding not in UPDATE_ROUNDINGS:
+            raise ValueError(f"update rounding must be one of {UPDATE_ROUNDINGS}, got {rounding!r}")
+        self.model, self.lr, self.rounding = model, LearningRate.of(lr), rounding
+        n_layers = len(model.layers) - 1
+        self.delays = _delays(delay, n_layers)
+        ty = model.types
+        layers: list[Layer] = []
+        for l in range(n_layers):
+            last = l == n_layers - 1
+            out_t = ty.output if last else ty.input
+
+            def updater(param_t: FixedType, lane_shape: tuple[int, ...], lane_layer: int) -> _Updater:
+                bank = LFSRBank(seed, lane_layer, lane_shape) if rounding == "stochastic" else None
+                return _Updater(self.lr, ty.update, param_t, rounding, bank)
+
+            n_in, n_out = model.layers[l], model.layers[l + 1]
+            if isinstance(model, KAN):
+                layers.append(KANLayerFixed(model, l, out_t, updater(
+                    ty.coef, (n_out, n_in, model.order + 1), l)))
+            else:
+                layers.append(DenseLayerFixed(
+                    model, l, ty.input, out_t, relu=not last,
+                    w_updater=updater(ty.weight, (n_out, n_in), 2 * l),
+                    b_updater=updater(ty.bias, (n_out,), 2 * l + 1)))
+        self.pipeline = Pipeline(layers, self.delays)
+
+    @property
+    def samples_seen(self) -> int:
+        return self.pipeline.n
+
+    def step_raw(self, x_raw: np.ndarray, target_raw: np.ndarray, learn: bool = True) -> np.ndarray:
+        """One sample on raw integers (input type in, output type out): what hardware sees."""
+        ty = self.model.types
+        x = ty.input.check_raw(np.asarray(x_raw).reshape(-1), "input")
+        tgt = ty.output.check_raw(np.asarray(target_raw).reshape(-1), "target")
+        if x.shape[0] != self.model.layers[0] or tgt.shape[0] != self.model.layers[-1]:
+            raise ValueError(f"expected {self.model.layers[0]} inputs and {self.model.layers[-1]} targets, "
+                             f"got {x.shape[0]} and {tgt.shape[0]}")
+        return self.pipeline.run_step(
+            x, lambda y: fixed.cast(*fixed.sub(y, ty.output, tgt, ty.output), ty.error), learn)
+
+    def step(self, x: Sequence[float] | np.ndarray, target: Sequence[float] | np.ndarray,
+             learn: bool = True) -> np.ndarray:
+        """One sample from real values (quantized to the input / output types)."""
+        ty = self.model.types
+        y = self.step_raw(ty.input.quantize(x), ty.output.quantize(target), learn)
+        return ty.output.to_float(y)
+
+    def flush(self) -> None:
+        self.pipeline.flush()
