@@ -29,7 +29,7 @@ test-full: $(STAMP)
 
 ## The main job on the default example.
 demo: $(STAMP)
-	$(VENV)/bin/quantkan demo
+	$(VENV)/bin/quantkan train examples/drift_kan.toml --out out/drift_kan.qkan --plot out/drift_kan.png
 
 clean:
 	rm -rf build out .pytest_cache

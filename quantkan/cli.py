@@ -46,6 +46,32 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from quantkan.config import load_config
+    from quantkan.train import build_run, train
+
+    config = load_config(args.config) if args.config else {}
+    overrides = {"kind": args.model, "bits": args.bits,
+                 "task": {"name": args.task, "n": args.n},
+                 "learning": {"lr": args.lr, "delay": args.delay, "rounding": args.rounding, "seed": args.seed}}
+    if args.task and config.get("task", {}).get("name") not in (None, args.task):
+        config = {**config, "task": {}}  # another task: the file's task settings do not apply
+    model, stream, learning = build_run(config, overrides)
+    print(f"quantkan train: {model!r}\n  task {stream.name} ({stream.n} samples, {stream.n_regimes} regimes), "
+          f"lr {learning['lr']}, delay {learning['delay']}, update rounding {learning['rounding']}")
+    result = train(model, stream, lr=learning["lr"], delay=learning["delay"], rounding=learning["rounding"],
+                   seed=learning["seed"], twin=not args.no_twin, show_progress=not args.quiet)
+    print(result.table())
+    if args.out:
+        from quantkan import persist
+        path = persist.save(model, args.out, metadata={"task": stream.name, "samples": stream.n, **learning})
+        print(f"wrote model {path}")
+    if args.plot:
+        from quantkan.plot import learning_curve
+        print(f"wrote plot {learning_curve(result, args.plot)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="quantkan", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -53,8 +79,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("type", help="e.g. 'ap_fixed<8,3,AP_RND_CONV,AP_SAT>'")
     p.add_argument("values", nargs="+", type=float)
     p.set_defaults(run=_quantize)
-    p = sub.add_parser("demo", help="run the default example")
+    p = sub.add_parser("numbers", help="show what each rounding mode costs (a fixed-point tour)")
     p.set_defaults(run=_demo)
+    p = sub.add_parser("train", help="stream a task through the golden learner and its float twin")
+    p.add_argument("config", nargs="?", help="an example file (TOML), e.g. examples/drift_kan.toml")
+    p.add_argument("--task", help="drift, drift2d or qubit (overrides the file)")
+    p.add_argument("--model", choices=("kan", "mlp"), help="model kind (a default model of that kind)")
+    p.add_argument("--bits", type=int, help="width of the default types (replaces the file's types)")
+    p.add_argument("--n", type=int, help="samples in the stream")
+    p.add_argument("--lr", type=float, help="learning rate (a power of two is a shift)")
+    p.add_argument("--delay", type=int, help="update delay D of the pipelined schedule")
+    p.add_argument("--rounding", choices=("type", "stochastic"), help="rounding of the update delta")
+    p.add_argument("--seed", type=int, help="seed of the initial parameters and the LFSRs")
+    p.add_argument("--out", help="write the trained model here (.qkan)")
+    p.add_argument("--plot", help="write a PNG learning curve here")
+    p.add_argument("--no-twin", action="store_true", help="skip the float64 twin")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(run=_train)
     return parser
 
 

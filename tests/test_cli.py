@@ -1,0 +1,90 @@
+"""The command line: train on an example, write model and plot, refuse bad configs clearly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from quantkan.cli import main
+from quantkan.config import load_config
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_train_default_example_writes_model_and_plot(tmp_path, capsys):
+    model_path, plot_path = tmp_path / "m.qkan", tmp_path / "curve.png"
+    code = main(["train", str(EXAMPLES / "drift_kan.toml"), "--n", "600", "--quiet",
+                 "--out", str(model_path), "--plot", str(plot_path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "fixed mse" in out and "float mse" in out
+    rows = [line.split() for line in out.splitlines() if line[:1].isdigit()]
+    assert [r[0] for r in rows] == ["0", "1", "2"]
+    assert all(float(r[2]) > 0 and float(r[3]) > 0 for r in rows)
+    assert plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from quantkan.persist import load
+    model = load(model_path)
+    assert model.layers == [1, 1]
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.toml")))
+def test_every_example_loads_and_runs(example, capsys):
+    assert main(["train", str(EXAMPLES / example), "--n", "200", "--quiet", "--no-twin"]) == 0
+    assert "fixed" in capsys.readouterr().out
+
+
+def test_command_line_overrides(capsys):
+    assert main(["train", "--task", "qubit", "--model", "mlp", "--bits", "10", "--n", "300", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "MLP(layers=[2, 8, 1], weight=ap_fixed<10,2" in out and "accuracy" in out
+
+
+def test_training_is_reproducible(capsys):
+    args = ["train", str(EXAMPLES / "drift_kan.toml"), "--n", "300", "--quiet", "--no-twin"]
+    main(args)
+    first = capsys.readouterr().out
+    main(args)
+    assert capsys.readouterr().out == first
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[model]\nkind = 'kan'\nlayers = [1, 1]\ngrid = [1.0, -1.0, 8]\n", "hi must be greater than lo|hi"),
+    ("[model]\nkind = 'kan'\nlayers = [1, 1]\norder = 7\n", "spline order must be in 1..5"),
+    ("[model]\nkind = 'cnn'\nlayers = [1, 1]\n", "model kind must be 'kan' or 'mlp'"),
+    ("[model]\nkind = 'kan'\nlayers = [1, 0]\n", "layer sizes must be integers >= 1"),
+    ("[model]\nkind = 'kan'\nlayers = [1, 1]\nwidth = 3\n", "unknown kan model settings \\['width'\\]"),
+    ("[model]\nkind = 'kan'\nlayers = [1, 1]\n[model.types]\ncoef = 'ap_fixed<16>'\n", "type 'coef'"),
+    ("[model]\nkind = 'mlp'\nlayers = [1, 4, 1]\n[learning]\nmomentum = 0.9\n", "unknown \\[learning\\] settings"),
+    ("[model]\nkind = 'mlp'\nlayers = [1, 4, 1]\n[task]\nname = 'cartpole'\n", "unknown task 'cartpole'"),
+    ("[model]\nkind = 'mlp'\nlayers = [2, 4, 1]\n", "has 1 inputs and 1 outputs"),
+    ("[model\nkind = 'mlp'\n", "is not valid TOML"),
+    ("[learning]\nlr = 0.1\n", "missing the \\[model\\] section"),
+])
+def test_bad_configs_fail_with_a_clear_message(tmp_path, capsys, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    assert main(["train", str(path), "--n", "50", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("quantkan: error:")
+    assert __import__("re").search(message, err), err
+
+
+def test_missing_config_file(capsys):
+    assert main(["train", "no/such/file.toml"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_quantize_command(capsys):
+    assert main(["quantize", "ap_fixed<8,3,AP_RND_CONV,AP_SAT>", "0.1", "-5"]) == 0
+    out = capsys.readouterr().out
+    assert "raw            3" in out and "raw         -128" in out
+    assert main(["quantize", "ap_fixed<8,3>", "nan"]) == 2
+
+
+def test_example_configs_are_valid():
+    for path in EXAMPLES.glob("*.toml"):
+        config = load_config(path)
+        assert config["model"]["kind"] in ("kan", "mlp")
+        assert np.isfinite(config["learning"]["lr"])
