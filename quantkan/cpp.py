@@ -49,12 +49,16 @@ def _compiler() -> str:
 
 
 def build_executable(sources: dict[str, str], name: str,
-                     flags: Sequence[str] = ("-O1",), jobs: int | None = None) -> Path:
-    """Compile ``{filename: text}`` into one executable, reusing an identical earlier build.
+                     flags: Sequence[str] = ("-O1",), jobs: int | None = None,
+                     shared: bool = False) -> Path:
+    """Compile ``{filename: text}`` into one executable (or shared library), reusing an
+    identical earlier build.
 
     Translation units compile in parallel (``jobs``, default: CPU count) because
     ap_fixed templates make each one slow.
     """
+    if shared:
+        flags = (*flags, "-fPIC")
     cxx = _compiler()
     include = ap_types_dir()
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
@@ -83,7 +87,7 @@ def build_executable(sources: dict[str, str], name: str,
 
         with ThreadPoolExecutor(jobs or os.cpu_count() or 1) as pool:
             objects = list(pool.map(compile_unit, units))
-        link = subprocess.run([cxx, *map(str, objects), "-o", str(work / name)],
+        link = subprocess.run([cxx, *(["-shared"] if shared else []), *map(str, objects), "-o", str(work / name)],
                               capture_output=True, text=True)
         if link.returncode:
             raise RuntimeError(f"linking {name} failed:\n{link.stderr[-4000:]}")

@@ -188,21 +188,22 @@ class DenseLayerFixed:
         self.n_out, self.n_in = self.w.shape
         self.types, self.in_t, self.out_t, self.relu = ty, in_t, out_t, relu
         self.w_updater, self.b_updater = w_updater, b_updater
-        prod_t = fixed.mul_type(ty.weight, in_t)
-        self.acc_t = _sum_type(fixed.add_type(prod_t, ty.bias), self.n_in + 1)
+        self.prod_t = fixed.mul_type(ty.weight, in_t)
+        self.acc_t = _sum_type(fixed.add_type(self.prod_t, ty.bias), self.n_in + 1)
         self.back_t = _sum_type(fixed.mul_type(ty.error, ty.weight), self.n_out)
         self.gw_t = fixed.mul_type(ty.error, in_t)
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         w = self.w.copy()  # as read: backprop uses pre-update weights
-        shift_b = self.acc_t.frac - self.types.bias.frac
-        acc = w @ x + (self.b << shift_b)
+        frac = self.acc_t.frac
+        acc = ((w @ x) << (frac - self.prod_t.frac)) + (self.b << (frac - self.types.bias.frac))
         if self.relu:
             acc = np.maximum(acc, 0)
+        active = acc > 0  # the ReLU slope, decided on the exact sum
         src = self.acc_t
         if self.types.acc is not None:
             acc, src = fixed.cast(acc, src, self.types.acc), self.types.acc
-        return fixed.cast(acc, src, self.out_t), (x, w, acc > 0)
+        return fixed.cast(acc, src, self.out_t), (x, w, active)
 
     def backward(self, ctx: Any, err: np.ndarray, need_grad: bool):
         x, w, active = ctx
