@@ -72,6 +72,29 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_hls(args: argparse.Namespace) -> int:
+    from quantkan import hls
+    from quantkan.config import load_config
+    from quantkan.persist import load
+    from quantkan.train import build_run
+
+    config = load_config(args.config)
+    model, stream, learning = build_run(config, {})
+    if args.model:
+        model = load(args.model)
+    n = min(args.samples, stream.n)
+    tb_stream = (model.types.input.quantize(stream.x[:n]), model.types.output.quantize(stream.target[:n]),
+                 np.ones(n, dtype=bool)) if n > 0 else None
+    out = hls.export(model, args.output, part=args.part, clock_ns=args.clock, lr=learning["lr"],
+                     rounding=learning["rounding"], seed=learning["seed"], stream=tb_stream)
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    print(f"wrote Vitis HLS project {out} for {model!r} (part {args.part}, {args.clock:g} ns):")
+    for f in files:
+        print(f"  {f}")
+    print(f"synthesize with Vitis: cd {out} && vitis_hls -f build.tcl")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="quantkan", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -96,6 +119,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-twin", action="store_true", help="skip the float64 twin")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(run=_train)
+    export = sub.add_parser("export", help="write a backend project for a model").add_subparsers(
+        dest="backend", required=True)
+    from quantkan.hls.emit import DEFAULT_CLOCK_NS, DEFAULT_PART
+    p = export.add_parser("hls", help="a Vitis HLS project of the whole learning step")
+    p.add_argument("config", help="an example file (TOML): model, learning settings, task for the testbench")
+    p.add_argument("-o", "--output", required=True, help="project folder to write")
+    p.add_argument("--model", help="a trained model file (.qkan) to start from instead of the config's")
+    p.add_argument("--part", default=DEFAULT_PART, help=f"Xilinx part (default {DEFAULT_PART})")
+    p.add_argument("--clock", type=float, default=DEFAULT_CLOCK_NS, help="clock period in ns")
+    p.add_argument("--samples", type=int, default=1000, help="task samples replayed by the C++ testbench")
+    p.set_defaults(run=_export_hls)
     return parser
 
 

@@ -1,0 +1,104 @@
+"""C simulation: build an exported HLS project with g++ and drive it from Python.
+
+The firmware compiles against hls4ml's ap_types headers into a shared library
+(cached by content); each :class:`CompiledLearner` loads a private copy, because
+the top function keeps its parameters in static arrays.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from quantkan.cpp import build_executable
+from quantkan.fixed import FixedType
+
+__all__ = ["compile", "CompiledLearner"]
+
+_I64P = ctypes.POINTER(ctypes.c_longlong)
+
+
+def _project_sources(project: Path) -> dict[str, str]:
+    firmware = project / "firmware"
+    sources = {p.name: p.read_text() for p in sorted(firmware.iterdir()) if p.suffix in (".h", ".cpp")}
+    sources["capi.cpp"] = (project / "csim" / "capi.cpp").read_text()
+    return sources
+
+
+def compile(project: str | Path, flags: tuple[str, ...] = ("-O2",)) -> CompiledLearner:  # noqa: A001
+    """Build ``project`` (from :func:`quantkan.hls.export`) and return its ``step`` interface."""
+    project = Path(project)
+    meta_path = project / "quantkan.json"
+    if not meta_path.is_file():
+        raise ValueError(f"{project} is not a quantkan HLS project (no quantkan.json)")
+    meta = json.loads(meta_path.read_text())
+    library = build_executable(_project_sources(project), "libquantkan_csim.so", flags=flags, shared=True)
+    return CompiledLearner(library, meta)
+
+
+class CompiledLearner:
+    """The compiled firmware with the golden learner's ``step`` / ``step_raw`` interface."""
+
+    def __init__(self, library: Path, meta: dict) -> None:
+        self._dir = Path(tempfile.mkdtemp(prefix="quantkan-csim-"))
+        private = self._dir / library.name
+        shutil.copy(library, private)
+        self._lib = ctypes.CDLL(str(private))
+        self._lib.qk_run.argtypes = [ctypes.c_int, _I64P, _I64P, ctypes.POINTER(ctypes.c_ubyte), _I64P]
+        self._lib.qk_param.restype = ctypes.c_longlong
+        self._lib.qk_param.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong]
+        self.meta = meta
+        types = meta["config"]["types"]
+        self.input_type = FixedType.parse(types["input"])
+        self.output_type = FixedType.parse(types["output"])
+        self.n_in, self.n_out = self._lib.qk_n_in(), self._lib.qk_n_out()
+
+    def __del__(self) -> None:
+        shutil.rmtree(getattr(self, "_dir", ""), ignore_errors=True)
+
+    def run_raw(self, x_raw: np.ndarray, target_raw: np.ndarray, learn: np.ndarray | bool = True) -> np.ndarray:
+        """Many samples in one call: x (n, inputs), target (n, outputs) raw -> y (n, outputs) raw."""
+        x = np.ascontiguousarray(np.asarray(x_raw, dtype=np.int64).reshape(-1, self.n_in))
+        t = np.ascontiguousarray(np.asarray(target_raw, dtype=np.int64).reshape(-1, self.n_out))
+        n = x.shape[0]
+        if t.shape[0] != n:
+            raise ValueError(f"{n} inputs but {t.shape[0]} targets")
+        self.input_type.check_raw(x, "input")
+        self.output_type.check_raw(t, "target")
+        lrn = np.ascontiguousarray(np.broadcast_to(np.asarray(learn, dtype=np.uint8), (n,)))
+        y = np.zeros((n, self.n_out), dtype=np.int64)
+        self._lib.qk_run(n, x.ctypes.data_as(_I64P), t.ctypes.data_as(_I64P),
+                         lrn.ctypes.data_as(ctypes.POINTER(ctypes.c_ubyte)), y.ctypes.data_as(_I64P))
+        return y
+
+    def step_raw(self, x_raw, target_raw, learn: bool = True) -> np.ndarray:
+        return self.run_raw(x_raw, target_raw, learn)[0]
+
+    def step(self, x, target, learn: bool = True) -> np.ndarray:
+        y = self.step_raw(self.input_type.quantize(x), self.output_type.quantize(target), learn)
+        return self.output_type.to_float(y)
+
+    def parameters(self) -> list[np.ndarray]:
+        """Every parameter array read back through the firmware's parameter port (raw)."""
+        out, addr = [], 0
+        for p in self.meta["parameters"]:
+            size = int(np.prod(p["shape"]))
+            values = [self._lib.qk_param(a, 0, 0) for a in range(addr, addr + size)]
+            out.append(np.array(values, dtype=np.int64).reshape(p["shape"]))
+            addr += size
+        return out
+
+    def set_parameters(self, arrays: list[np.ndarray]) -> None:
+        addr = 0
+        for p, values in zip(self.meta["parameters"], arrays, strict=True):
+            flat = np.asarray(values, dtype=np.int64).reshape(-1)
+            if list(np.shape(values)) != p["shape"]:
+                raise ValueError(f"parameter {p['name']} has shape {p['shape']}, got {list(np.shape(values))}")
+            for a, v in enumerate(flat, addr):
+                self._lib.qk_param(a, 1, int(v))
+            addr += flat.size

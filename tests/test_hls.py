@@ -1,0 +1,183 @@
+"""HLS backend: the exported C++, compiled with g++ against hls4ml's ap_types, is the golden model.
+
+Every output of every sample and every parameter at checkpoints must be equal, bit for bit.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from quantkan import hls
+from quantkan.cli import main
+from quantkan.cpp import ap_types_dir
+from quantkan.golden import OnlineLearner
+from quantkan.models import KAN, MLP
+from quantkan.tasks import make_task
+
+CHECKPOINTS = 4
+
+
+def compare(model, lr, rounding, project: Path, x_real: np.ndarray, t_real: np.ndarray, seed: int = 0) -> dict:
+    """Stream the samples through the compiled project and the golden learner; count mismatches."""
+    n = len(x_real)
+    x = model.types.input.quantize(x_real)
+    t = model.types.output.quantize(t_real)
+    learn = np.random.default_rng(seed).random(n) > 0.1  # some samples only predict
+    golden = OnlineLearner(model, lr=lr, rounding=rounding, seed=seed)
+    hls.export(model, project, lr=lr, rounding=rounding, seed=seed)
+    compiled = hls.compile(project)
+    outputs = params = params_checked = 0
+    for chunk in np.array_split(np.arange(n), CHECKPOINTS):
+        y_c = compiled.run_raw(x[chunk], t[chunk], learn[chunk])
+        y_g = np.array([golden.step_raw(x[i], t[i], bool(learn[i])) for i in chunk])
+        outputs += int(np.sum(y_c != y_g))
+        golden.flush()
+        for got, want in zip(compiled.parameters(), model.parameters(), strict=True):
+            params += int(np.sum(got != want))
+            params_checked += want.size
+    return {"outputs": outputs, "params": params, "params_checked": params_checked, "samples": n}
+
+
+def task_samples(task: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    stream = make_task(task, n=n, seed=seed)
+    return stream.x, stream.target
+
+
+CONFIGS = {
+    "kan16-nearest-sat-stochastic": (lambda: KAN([2, 4, 1], grid=(-1.0, 1.0, 8), order=3, bits=16),
+                                     2.0 ** -4, "stochastic"),
+    "kan12-trn-wrap-const-lr": (lambda: KAN([2, 3, 1], grid=(-1.0, 1.0, 5), order=2, lut_bits=6, bits=12,
+                                            types={"coef": "ap_fixed<12,2,AP_TRN,AP_WRAP>",
+                                                   "update": "ap_fixed<12,2,AP_TRN,AP_WRAP>",
+                                                   "error": "ap_fixed<10,2,AP_TRN_ZERO,AP_WRAP>"}),
+                                0.1, "type"),
+    "mlp16-nearest-sat": (lambda: MLP([2, 8, 1], bits=16), 2.0 ** -4, "type"),
+    "mlp10-wrap-stochastic": (lambda: MLP([2, 6, 3, 1], bits=10,
+                                          types={"weight": "ap_fixed<10,2,AP_RND,AP_WRAP>",
+                                                 "acc": "ap_fixed<14,4,AP_TRN,AP_WRAP>"}),
+                              0.1, "stochastic"),
+}
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_ten_thousand_samples_bit_exact(tmp_path, name):
+    make, lr, rounding = CONFIGS[name]
+    result = compare(make(), lr, rounding, tmp_path / "prj", *task_samples("drift2d", 10_000))
+    assert result["outputs"] == 0 and result["params"] == 0, result
+    assert result["params_checked"] > 0
+
+
+def _random_model(rng: np.random.Generator):
+    bits = int(rng.integers(8, 19))
+    rnd = str(rng.choice(["AP_TRN", "AP_RND", "AP_RND_CONV", "AP_RND_ZERO"]))
+    ovf = str(rng.choice(["AP_SAT", "AP_WRAP", "AP_SAT_SYM"]))
+    if rng.random() < 0.6:
+        layers = [int(rng.integers(1, 4)), int(rng.integers(1, 5)), int(rng.integers(1, 3))][: int(rng.integers(2, 4))]
+        model = KAN(layers, grid=(-1.0, 1.0, int(rng.integers(4, 33))), order=int(rng.integers(1, 4)),
+                    lut_bits=int(rng.integers(4, 9)), bits=bits, seed=int(rng.integers(1000)),
+                    types={"coef": f"ap_fixed<{bits},3,{rnd},{ovf}>", "update": f"ap_fixed<{bits},3,{rnd},{ovf}>"})
+    else:
+        layers = [int(rng.integers(1, 4)), int(rng.integers(1, 6)), int(rng.integers(1, 3))]
+        model = MLP(layers, bits=bits, seed=int(rng.integers(1000)),
+                    types={"weight": f"ap_fixed<{bits},2,{rnd},{ovf}>"})
+    lr = float(rng.choice([2.0 ** -3, 2.0 ** -5, 0.07]))
+    return model, lr, str(rng.choice(["type", "stochastic"]))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_small_configurations(tmp_path, seed):
+    rng = np.random.default_rng(1000 + seed)
+    model, lr, rounding = _random_model(rng)
+    n = 500  # random inputs over and beyond the grid, targets beyond the output range: edges get hit
+    x = rng.uniform(-1.2, 1.2, (n, model.layers[0]))
+    t = rng.uniform(-5.0, 5.0, (n, model.layers[-1]))
+    result = compare(model, lr, rounding, tmp_path / "prj", x, t, seed=seed)
+    assert result["outputs"] == 0 and result["params"] == 0, (model, lr, rounding, result)
+
+
+def test_a_wrong_rounding_mode_in_one_cast_is_caught(tmp_path):
+    """Break the emitter in one place (the error cast rounds differently): the comparison must see it."""
+    model = KAN([2, 4, 1], grid=(-1.0, 1.0, 8), order=3, bits=12)
+    project = tmp_path / "prj"
+    good = compare(model, 2.0 ** -4, "type", project, *task_samples("drift2d", 2000))
+    assert good["outputs"] == 0 and good["params"] == 0
+    defines = project / "firmware" / "defines.h"
+    text = defines.read_text()
+    broken = re.sub(r"typedef ap_fixed<(\d+),(\d+),AP_RND_CONV,AP_SAT> qk_error_t;",
+                    r"typedef ap_fixed<\1,\2,AP_TRN,AP_SAT> qk_error_t;", text)
+    assert broken != text
+    defines.write_text(broken)
+    compiled = hls.compile(project)
+    stream = make_task("drift2d", n=2000)
+    model2 = KAN([2, 4, 1], grid=(-1.0, 1.0, 8), order=3, bits=12)
+    golden = OnlineLearner(model2, lr=2.0 ** -4)
+    x, t = model2.types.input.quantize(stream.x), model2.types.output.quantize(stream.target)
+    y_c = compiled.run_raw(x, t, True)
+    y_g = np.array([golden.step_raw(a, b) for a, b in zip(x, t)])
+    assert np.sum(y_c != y_g) > 0
+
+
+def test_build_tcl_references_existing_files(tmp_path):
+    model = MLP([2, 4, 1])
+    stream = (model.types.input.quantize(np.zeros((3, 2))), model.types.output.quantize(np.zeros((3, 1))),
+              np.ones(3, bool))
+    out = hls.export(model, tmp_path / "prj", part="xczu7ev-ffvc1156-2-e", clock_ns=3.3, stream=stream)
+    tcl = (out / "build.tcl").read_text()
+    files = re.findall(r"^add_files(?: -tb)? (\S+)", tcl, re.M)
+    assert "firmware/quantkan_top.cpp" in files and "tb/tb_quantkan.cpp" in files
+    assert "tb_data/stream.txt" in files
+    for f in files:
+        assert (out / f).is_file(), f
+    assert re.search(r"^set_top quantkan_top$", tcl, re.M)
+    assert "void quantkan_top(" in (out / "firmware" / "quantkan_top.cpp").read_text()
+    assert re.search(r"^set_part \{xczu7ev-ffvc1156-2-e\}$", tcl, re.M)
+    assert re.search(r"^create_clock -period 3.3 ", tcl, re.M)
+    for step in ("csim_design", "csynth_design", "cosim_design", "export_design -format ip_catalog"):
+        assert step in tcl
+    includes = re.findall(r'#include "([^"]+)"', "".join(p.read_text() for p in (out / "firmware").iterdir()))
+    for inc in includes:
+        assert (out / "firmware" / inc).is_file(), inc
+
+
+def test_cpp_testbench_replays_the_golden_stream(tmp_path, capsys):
+    out = tmp_path / "prj"
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    assert main(["export", "hls", str(examples / "drift_kan.toml"), "-o", str(out), "--samples", "300"]) == 0
+    assert "vitis_hls -f build.tcl" in capsys.readouterr().out
+    exe = tmp_path / "tb"
+    subprocess.run(["g++", "-std=c++14", "-O1", "-I", str(out / "firmware"), "-I", str(ap_types_dir()),
+                    str(out / "tb" / "tb_quantkan.cpp"), str(out / "firmware" / "quantkan_top.cpp"),
+                    "-o", str(exe)], check=True)
+    done = subprocess.run([str(exe)], cwd=out, capture_output=True, text=True)
+    assert done.returncode == 0 and "300 samples, 0 mismatches" in done.stdout
+    expected = out / "tb_data" / "expected.txt"
+    lines = expected.read_text().splitlines()
+    lines[10] = str(int(lines[10]) + 1)
+    expected.write_text("\n".join(lines) + "\n")
+    done = subprocess.run([str(exe)], cwd=out, capture_output=True, text=True)
+    assert done.returncode == 1 and "1 mismatches" in done.stdout
+
+
+def test_bad_export_arguments(tmp_path):
+    model = KAN([1, 1])
+    with pytest.raises(ValueError, match="clock period must be a positive"):
+        hls.export(model, tmp_path / "a", clock_ns=0)
+    with pytest.raises(ValueError, match="part must be a Xilinx part name"):
+        hls.export(model, tmp_path / "b", part=" ")
+    with pytest.raises(ValueError, match="not a quantkan HLS project"):
+        hls.compile(tmp_path)
+
+
+def test_parameters_load_through_the_port(tmp_path):
+    model = KAN([1, 2], bits=12)
+    compiled = hls.compile(hls.export(model, tmp_path / "prj"))
+    params = [p + 1 for p in model.parameters()]
+    compiled.set_parameters(params)
+    assert all(np.array_equal(a, b) for a, b in zip(compiled.parameters(), params))
+    with pytest.raises(ValueError, match="has shape"):
+        compiled.set_parameters([np.zeros((1, 1, 1))])
