@@ -1,0 +1,1 @@
+"""Amaranth RTL generators for quantkan (bit-exact with the NumPy golden model)."""
