@@ -19,13 +19,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from quantkan import fixed
-from quantkan.fixed import FixedType, Rounding
+from quantkan.fixed import FixedType, Overflow, Rounding
 from quantkan.lfsr import LFSRBank
 from quantkan.models import KAN, MLP, Model
 
 __all__ = ["LearningRate", "GridMap", "OnlineLearner", "UPDATE_ROUNDINGS"]
 
 UPDATE_ROUNDINGS = ("type", "stochastic")
+LFSR_BITS = 32
 
 
 class Layer(Protocol):
@@ -54,7 +55,7 @@ class LearningRate:
         mantissa, exponent = math.frexp(lr)
         if mantissa == 0.5:
             return cls(float(lr), 1 - exponent, None, 1)
-        t = FixedType(18, 0, False, Rounding.RND_CONV)
+        t = FixedType(18, 0, False, Rounding.RND_CONV, Overflow.SAT)
         raw = int(t.quantize(lr))
         if raw == 0:
             raise ValueError(f"learning rate {lr!r} rounds to zero in {t}")
@@ -84,16 +85,29 @@ class _Updater:
     def delta(self, g: np.ndarray, g_t: FixedType) -> np.ndarray:
         scaled, t = self.lr.scale(g, g_t)
         if self.rounding == "stochastic":
-            drop = t.frac - self.update_t.frac
+            pre_t, sum_t, drop = stochastic_types(t, self.update_t)
             if drop > 0:
-                scaled = scaled + self.lfsr.bits(drop)
-                t = FixedType(t.width + 1, t.integer + 1, t.signed)
-                return fixed.cast(scaled, t, self.update_t.with_modes(rounding=Rounding.TRN))
+                scaled = fixed.cast(scaled, t, pre_t) + self.lfsr.bits(drop)
+                return fixed.cast(scaled, sum_t, self.update_t.with_modes(rounding=Rounding.TRN))
             self.lfsr.step()
         return fixed.cast(scaled, t, self.update_t)
 
     def apply(self, param: np.ndarray, delta: np.ndarray) -> np.ndarray:
         return fixed.cast(*fixed.sub(param, self.param_t, delta, self.update_t), self.param_t)
+
+
+def stochastic_types(t: FixedType, update_t: FixedType) -> tuple[FixedType, FixedType, int]:
+    """Stochastic rounding of a ``t`` value to ``update_t``: (pre-truncated type, sum type, random bits).
+
+    One LFSR word has 32 bits, so at most 32 bits below the update LSB are randomized;
+    any lower bits are truncated first (pre_t).  The random bits are added in sum_t
+    (wide enough for both addends and the carry), then truncated to ``update_t``.
+    """
+    drop = t.frac - update_t.frac
+    cut = max(0, drop - LFSR_BITS)
+    pre_t = FixedType(t.width - cut, t.integer, t.signed)
+    sum_width = max(pre_t.width + (not pre_t.signed), drop - cut + 1) + 1  # as signed, plus carry
+    return pre_t, FixedType(sum_width, sum_width - pre_t.frac, True), drop - cut
 
 
 @dataclass(frozen=True)
@@ -121,7 +135,7 @@ class GridMap:
         mantissa, exponent = math.frexp(inv_h)
         if mantissa == 0.5:  # 1/h = 2**(exponent-1)
             return cls(lo_raw, None, 1, x_t.frac - (exponent - 1), grid.cells, model.lut_bits)
-        t = FixedType(18, max(1, exponent), False, Rounding.RND_CONV)
+        t = FixedType(18, max(1, exponent), False, Rounding.RND_CONV, Overflow.SAT)
         return cls(lo_raw, t, int(t.quantize(inv_h)), x_t.frac + t.frac, grid.cells, model.lut_bits)
 
     def locate(self, x_raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -221,7 +235,12 @@ class DenseLayerFixed:
 
 
 def _delays(delay: int | Sequence[int], n_layers: int) -> list[int]:
-    ds = [delay] * n_layers if isinstance(delay, (int, np.integer)) else list(delay)
+    if isinstance(delay, (int, np.integer)) and not isinstance(delay, bool):
+        ds = [delay] * n_layers
+    elif isinstance(delay, (list, tuple)):
+        ds = list(delay)
+    else:
+        raise ValueError(f"delay must be an integer >= 0 or one per layer ({n_layers}), got {delay!r}")
     if len(ds) != n_layers or any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 0
                                   for d in ds):
         raise ValueError(f"delay must be an integer >= 0 or one per layer ({n_layers}), got {delay!r}")
@@ -235,11 +254,19 @@ class Pipeline:
         self.layers, self.delays = layers, delays
         self.pending: list[deque] = [deque() for _ in layers]
         self.n = 0
+        self.last_cycle = -1
 
     def run_step(self, x: np.ndarray, error_of: Callable[[np.ndarray], np.ndarray],
-                 learn: bool) -> np.ndarray:
+                 learn: bool, cycle: int | None = None) -> np.ndarray:
+        """One sample. ``cycle``: its arrival time in clock cycles when samples do not come
+        every cycle (default: the sample index). The update of a sample that arrived at
+        cycle a lands before the forward pass of any sample arriving after cycle a + D."""
+        now = self.n if cycle is None else int(cycle)
+        if now < self.last_cycle + 1:
+            raise ValueError(f"sample arrival cycles must increase, got {now} after {self.last_cycle}")
+        self.last_cycle = now
         for layer, queue in zip(self.layers, self.pending):
-            while queue and queue[0][0] <= self.n:
+            while queue and queue[0][0] <= now:
                 layer.apply(queue.popleft()[1])
         ctxs = []
         for layer in self.layers:
@@ -249,7 +276,7 @@ class Pipeline:
             err = error_of(x)
             for l in reversed(range(len(self.layers))):
                 err_in, update = self.layers[l].backward(ctxs[l], err, need_grad=l > 0)
-                self.pending[l].append((self.n + 1 + self.delays[l], update))
+                self.pending[l].append((now + 1 + self.delays[l], update))
                 err = err_in
         self.n += 1
         return x
@@ -301,8 +328,11 @@ class OnlineLearner:
     def samples_seen(self) -> int:
         return self.pipeline.n
 
-    def step_raw(self, x_raw: np.ndarray, target_raw: np.ndarray, learn: bool = True) -> np.ndarray:
-        """One sample on raw integers (input type in, output type out): what hardware sees."""
+    def step_raw(self, x_raw: np.ndarray, target_raw: np.ndarray, learn: bool = True,
+                 cycle: int | None = None) -> np.ndarray:
+        """One sample on raw integers (input type in, output type out): what hardware sees.
+
+        ``cycle`` is the sample's arrival clock cycle for streams with gaps (see Pipeline)."""
         ty = self.model.types
         x = ty.input.check_raw(np.asarray(x_raw).reshape(-1), "input")
         tgt = ty.output.check_raw(np.asarray(target_raw).reshape(-1), "target")
@@ -310,7 +340,7 @@ class OnlineLearner:
             raise ValueError(f"expected {self.model.layers[0]} inputs and {self.model.layers[-1]} targets, "
                              f"got {x.shape[0]} and {tgt.shape[0]}")
         return self.pipeline.run_step(
-            x, lambda y: fixed.cast(*fixed.sub(y, ty.output, tgt, ty.output), ty.error), learn)
+            x, lambda y: fixed.cast(*fixed.sub(y, ty.output, tgt, ty.output), ty.error), learn, cycle)
 
     def step(self, x: Sequence[float] | np.ndarray, target: Sequence[float] | np.ndarray,
              learn: bool = True) -> np.ndarray:

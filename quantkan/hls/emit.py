@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from quantkan.fixed import FixedType, Rounding
-from quantkan.golden import DenseLayerFixed, KANLayerFixed, OnlineLearner, _Updater
+from quantkan.golden import DenseLayerFixed, KANLayerFixed, OnlineLearner, _Updater, stochastic_types
 from quantkan.models import KAN, Model
 
 __all__ = ["export", "DEFAULT_PART", "DEFAULT_CLOCK_NS", "TOP"]
@@ -53,11 +53,11 @@ def _updater_struct(name: str, up: _Updater, g_t: FixedType) -> str:
         scaled_t = FixedType(g_t.width + lr.constant.width, g_t.integer + lr.constant.integer,
                              g_t.signed or lr.constant.signed)
         lr_t, lr_value = lr.constant, lr.value
-    sto_t = FixedType(scaled_t.width + 1, scaled_t.integer + 1, scaled_t.signed)
-    drop = scaled_t.frac - up.update_t.frac
+    pre_t, sto_t, drop = stochastic_types(scaled_t, up.update_t)
     return f"""struct {name} {{
     typedef {_c(g_t)} g_t;
     typedef {_c(scaled_t)} scaled_t;
+    typedef {_c(pre_t)} pre_t;
     typedef {_c(sto_t)} sto_t;
     typedef {_c(up.update_t)} update_t;
     typedef {_c(up.update_t.with_modes(rounding=Rounding.TRN))} update_trn_t;

@@ -25,6 +25,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from quantkan.fixed import FixedType, Overflow, Rounding
+from quantkan.golden import stochastic_types
 from quantkan.lfsr import MASK32, POLY
 
 __all__ = [
@@ -198,15 +199,15 @@ def stochastic_cast_expr(value: Value, random_bits: Value, src: FixedType, dst: 
     truncated (AP_TRN) and then ``dst``'s overflow mode applies.  When no bits are dropped
     the random bits are unused and this is ``cast_expr(value, src, dst)``.
     """
-    drop = src.frac - dst.frac
+    pre_t, sum_t, drop = stochastic_types(src, dst)
     if drop <= 0:
         return cast_expr(m, value, src, dst)
     r = Value.cast(random_bits)
     if len(r) < drop:
         raise ValueError(f"stochastic cast {src} -> {dst} drops {drop} bits but random_bits "
                          f"has only {len(r)}")
-    total = _as_raw(value, src) + r[:drop].as_unsigned()  # exact: Amaranth widens the sum
-    sum_t = FixedType(len(total), len(total) - src.frac, src.signed)
+    pre = cast_expr(None, value, src, pre_t)  # bits below the 32 random ones: truncated
+    total = pre + r[:drop].as_unsigned()  # exact: Amaranth widens the sum
     return cast_expr(m, total, sum_t, dst.with_modes(rounding=Rounding.TRN))
 
 

@@ -39,12 +39,13 @@ typename C::update_t make_delta(typename C::g_t g, ap_uint<32>& lfsr) {
     if (C::stochastic) {
         lfsr = lfsr_step(lfsr);
         if (C::drop > 0) {
-            ap_int<C::scaled_t::width> raw = s.range(C::scaled_t::width - 1, 0);
+            typename C::pre_t p = s;  // bits beyond the 32 random ones are truncated first
+            typename C::sto_t wide = p;  // exact: same LSB, signed and wider
+            ap_int<C::sto_t::width> raw = wide.range(C::sto_t::width - 1, 0);
             ap_uint<32> mask = (C::drop >= 32) ? ap_uint<32>(0xFFFFFFFFu)
                                                : ap_uint<32>((1ull << (C::drop > 0 ? C::drop : 0)) - 1);
-            ap_int<C::scaled_t::width + 1> sum = raw + ap_int<34>(lfsr & mask);
-            typename C::sto_t wide = reinterpret<typename C::sto_t>(sum);
-            typename C::update_trn_t d = wide;
+            ap_int<C::sto_t::width> sum = raw + ap_int<34>(lfsr & mask);  // fits: sto_t has room
+            typename C::update_trn_t d = reinterpret<typename C::sto_t>(sum);
             return d;
         }
     }
