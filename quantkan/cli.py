@@ -137,6 +137,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except ValueError as err:
+    except (ValueError, OSError) as err:
         print(f"quantkan: error: {err}", file=sys.stderr)
         return 2

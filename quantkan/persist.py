@@ -119,6 +119,7 @@ def save(model: Model, path: str | os.PathLike, metadata: dict | None = None) ->
     except (TypeError, ValueError) as err:
         raise ValueError(f"cannot save to {path}: metadata/config is not JSON-serializable: {err}") from None
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".",
                                     prefix=f".{path.name}.", suffix=".tmp")
     tmp = Path(tmp_name)

@@ -14,7 +14,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def test_train_default_example_writes_model_and_plot(tmp_path, capsys):
-    model_path, plot_path = tmp_path / "m.qkan", tmp_path / "curve.png"
+    model_path, plot_path = tmp_path / "new" / "m.qkan", tmp_path / "other" / "curve.png"
     code = main(["train", str(EXAMPLES / "drift_kan.toml"), "--n", "600", "--quiet",
                  "--out", str(model_path), "--plot", str(plot_path)])
     out = capsys.readouterr().out
