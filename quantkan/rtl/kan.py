@@ -1,0 +1,302 @@
+"""A KAN that learns on chip: the golden online step as an Amaranth pipeline.
+
+Per layer: cell and table row from the input (a bit slice when h is a power of two),
+basis ROM and S+1 coefficient banks read in one cycle, one multiplier per term,
+an adder tree with one level per cycle and the cast in the last.  Then the error
+against the target, and per layer the delta (one multiply and its cast) and the
+read-modify-write of S+1 coefficients per edge.  Hidden layers get their error
+from slopes computed in the forward pass from the coefficients it read.
+
+Two schedules: ``pipelined`` accepts a sample every cycle (II = 1), so layer l's
+update lands D_l samples late; ``sequential`` accepts one every max(D)+1 cycles,
+which is plain SGD (D = 0).  :attr:`KANLearner.timing` reports latency, II and D;
+the golden learner takes the same D.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.data import ArrayLayout
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from quantkan.fixed import FixedType, Rounding, sub_type
+from quantkan.golden import GridMap, KANLayerFixed, OnlineLearner, stochastic_types
+from quantkan.models import KAN
+from quantkan.rtl.arith import cast_expr, fixed_shape, lfsr32_next, stochastic_cast_expr
+from quantkan.rtl.coefbank import CoefficientBank, bank_address
+from quantkan.rtl.pipeline import Builder, Timed
+
+__all__ = ["KANLearner", "Timing", "SCHEDULES"]
+
+SCHEDULES = ("pipelined", "sequential")
+
+
+@dataclass
+class Timing:
+    """Cycle counts, all measured from the cycle a sample is accepted (valid & ready)."""
+
+    schedule: str
+    latency: int = 0  # input accepted -> y valid
+    step: int = 0  # input accepted -> last coefficient write committed
+    ii: int = 1  # cycles between accepted samples
+    read: list[int] = field(default_factory=list)  # per layer: cycle of the forward coefficient read
+    write: list[int] = field(default_factory=list)  # per layer: cycle of the update write
+    pipeline_delays: list[int] = field(default_factory=list)  # D per layer when a sample comes every cycle
+
+    @property
+    def delays(self) -> list[int]:
+        """The update delay D per layer that the golden learner must use for this schedule."""
+        return [0] * len(self.pipeline_delays) if self.schedule == "sequential" else self.pipeline_delays
+
+    def summary(self) -> str:
+        return (f"{self.schedule}: latency {self.latency} cycles (input to y), learning step "
+                f"{self.step} cycles (input to updated coefficients), II {self.ii}, D per layer {self.delays}")
+
+
+class KANLearner(wiring.Component):
+    """The learner with a sample stream in, predictions out and a parameter port.
+
+    Ports: ``x``, ``target``, ``learn``, ``valid`` / ``ready`` (a sample is accepted
+    when both are high); ``y`` / ``y_valid``; ``p_sel``, ``p_addr``, ``p_we``,
+    ``p_wdata``, ``p_rdata`` (raw coefficient access, one cycle read latency, only
+    while no sample is in flight).  Use :meth:`param_address` to form ``p_addr``.
+    """
+
+    def __init__(self, model: KAN, schedule: str = "pipelined", lr: float = 2.0 ** -4,
+                 rounding: str = "type", seed: int = 0) -> None:
+        if not isinstance(model, KAN):
+            raise ValueError(f"KANLearner needs a KAN model, got {type(model).__name__}")
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+        self.model, self.schedule = model, schedule
+        self.golden = OnlineLearner(model, lr=lr, delay=0, rounding=rounding, seed=seed)
+        self.layers: list[KANLayerFixed] = self.golden.pipeline.layers
+        ty = model.types
+        self.n_in, self.n_out = model.layers[0], model.layers[-1]
+        nb = model.order + 1
+        self.depth = -(-model.n_coef // nb)
+        self._fields = [("b", max(1, (nb - 1).bit_length())), ("a", max(1, (self.depth - 1).bit_length())),
+                        ("i", max(1, (max(model.layers[:-1]) - 1).bit_length())),
+                        ("j", max(1, (max(model.layers[1:]) - 1).bit_length())),
+                        ("layer", max(1, (len(self.layers) - 1).bit_length()))]
+        super().__init__({
+            "x": In(ArrayLayout(fixed_shape(ty.input), self.n_in)),
+            "target": In(ArrayLayout(fixed_shape(ty.output), self.n_out)),
+            "learn": In(1),
+            "valid": In(1),
+            "ready": Out(1),
+            "y": Out(ArrayLayout(fixed_shape(ty.output), self.n_out)),
+            "y_valid": Out(1),
+            "p_sel": In(1),
+            "p_addr": In(sum(w for _, w in self._fields)),
+            "p_we": In(1),
+            "p_wdata": In(fixed_shape(ty.coef)),
+            "p_rdata": Out(fixed_shape(ty.coef)),
+        })
+        self.timing = Timing(schedule)
+        dry = Module()  # a dry build: the timing is what the real one gives
+        self._build(dry, self.timing)
+        for obj in [dry, *(e for e, _ in dry._named_submodules.values()), *(e for e, _ in dry._anon_submodules)]:
+            obj._MustUse__silence = True  # built only to be measured
+
+    # -- parameter port --------------------------------------------------
+    def param_address(self, layer: int, j: int, i: int, c: int) -> int:
+        """``p_addr`` of coefficient ``c`` of edge (j, i) in ``layer``."""
+        b, a = bank_address(c, self.model.order)
+        value, shift = 0, 0
+        for (name, width), v in zip(self._fields, (b, a, i, j, layer)):
+            value |= v << shift
+            shift += width
+        return value
+
+    def _field(self, name: str):
+        shift = 0
+        for n, w in self._fields:
+            if n == name:
+                return self.p_addr[shift:shift + w]
+            shift += w
+        raise KeyError(name)
+
+    # -- construction ----------------------------------------------------
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        self._build(m, Timing(self.schedule))
+        return m
+
+    def _build(self, m: Module, timing: Timing) -> None:
+        model, ty = self.model, self.model.types
+        bld = Builder(m)
+        n_layers = len(self.layers)
+        accept = Signal(name="accept")
+        m.d.comb += accept.eq(self.valid & self.ready)
+        x = [Timed(bld.reg(self.x[i], "x_in", fixed_shape(ty.input)), ty.input, 0) for i in range(self.n_in)]
+        target = [Timed(bld.reg(self.target[j], "target_in", fixed_shape(ty.output)), ty.output, 0)
+                  for j in range(self.n_out)]
+        valid0 = bld.reg(accept, "valid_in")
+        learn0 = bld.reg(accept & self.learn, "learn_in")
+
+        p_rdata = []
+        h, ctxs = x, []
+        for l, layer in enumerate(self.layers):
+            h, ctx = self._forward(m, bld, l, layer, h, p_rdata)
+            ctxs.append(ctx)
+            timing.read.append(ctx["read"])
+        y_t = h[0].t
+        m.d.comb += [self.y[j].eq(h[j].value) for j in range(self.n_out)]
+        m.d.comb += self.y_valid.eq(bld.delay(valid0, y_t, "valid"))
+        err = [bld.cast(Timed(self._diff(h[j], bld.at(target[j], y_t, "target")), sub_type(ty.output, ty.output), y_t),
+                        ty.error, "err") for j in range(self.n_out)]
+        writes = [0] * n_layers
+        for l in reversed(range(n_layers)):
+            err, writes[l] = self._backward(m, bld, l, self.layers[l], err, ctxs[l], learn0)
+        timing.write = writes
+        timing.latency = y_t  # y is valid y_t clock edges after the edge that accepted the input
+        timing.step = max(writes) + 1  # ... and the last write commits at this edge
+        timing.pipeline_delays = [w - r for w, r in zip(writes, timing.read)]
+        period = max(timing.pipeline_delays) + 1
+        timing.ii = 1 if self.schedule == "pipelined" else period
+
+        if self.schedule == "pipelined":
+            m.d.comb += self.ready.eq(~self.p_sel)
+        else:
+            wait = Signal(range(period + 1), name="wait")
+            m.d.comb += self.ready.eq((wait == 0) & ~self.p_sel)
+            with m.If(accept):
+                m.d.sync += wait.eq(period - 1)
+            with m.Elif(wait != 0):
+                m.d.sync += wait.eq(wait - 1)
+        rdata = Signal(fixed_shape(ty.coef), name="p_rdata_mux")
+        for sel, data in p_rdata:
+            with m.If(sel):
+                m.d.comb += rdata.eq(data)
+        m.d.sync += self.p_rdata.eq(rdata)
+
+    @staticmethod
+    def _diff(a: Timed, b: Timed):
+        return a.value.as_signed() - b.value.as_signed()
+
+    def _locate(self, m: Module, bld: Builder, l: int, x: Timed):
+        """(k, row, cycle): the cell and table row of one input, by golden.GridMap's arithmetic."""
+        gm: GridMap = self.layers[l].map
+        d = x.value.as_signed() - gm.lo_raw
+        t = x.t
+        if gm.inv_h_raw != 1:  # a multiplier, in a stage of its own
+            d = bld.reg(d * gm.inv_h_raw, f"t{l}")
+            t += 1
+        shift = gm.t_frac - gm.lut_bits
+        rows = d >> shift if shift >= 0 else d << -shift
+        last = (gm.cells << gm.lut_bits) - 1
+        clamped = Signal(range(last + 1), name=bld.name(f"rows{l}"))
+        m.d.comb += clamped.eq(Mux(rows < 0, 0, Mux(rows > last, last, rows)))
+        return clamped[gm.lut_bits:], clamped[:gm.lut_bits], t
+
+    def _rom(self, m: Module, bld: Builder, name: str, table, t: FixedType, row, at: int) -> list[Timed]:
+        """A ROM of S+1 packed values per row; the values of ``row`` one cycle later."""
+        w = t.width
+        init = [sum((int(v) & ((1 << w) - 1)) << (w * n) for n, v in enumerate(r)) for r in table]
+        mem = Memory(shape=unsigned(w * len(table[0])), depth=len(table), init=init)
+        m.submodules[bld.name(name)] = mem
+        port = mem.read_port()
+        m.d.comb += port.addr.eq(row)
+        shape = fixed_shape(t)
+        return [Timed(port.data[w * n:w * (n + 1)].as_signed() if shape.signed else port.data[w * n:w * (n + 1)],
+                      t, at + 1) for n in range(len(table[0]))]
+
+    def _forward(self, m: Module, bld: Builder, l: int, layer: KANLayerFixed, h: list[Timed], p_rdata: list):
+        model, ty = self.model, self.model.types
+        S = model.order
+        need_grad = l > 0
+        ks, basis, deriv, banks = [], [], [], {}
+        read = None
+        for i in range(layer.n_in):
+            k, row, read = self._locate(m, bld, l, h[i])
+            ks.append(k)
+            basis.append(self._rom(m, bld, f"basis{l}_{i}", model.tables.basis_raw, ty.basis, row, read))
+            if need_grad:
+                deriv.append(self._rom(m, bld, f"deriv{l}_{i}", model.tables.deriv_raw, ty.deriv, row, read))
+        terms = {j: [] for j in range(layer.n_out)}
+        slopes = {}
+        for j in range(layer.n_out):
+            for i in range(layer.n_in):
+                bank = CoefficientBank(ty.coef, ty.update, model.n_coef, S, layer.coef[j, i].tolist())
+                m.submodules[f"coef{l}_{j}_{i}"] = bank
+                banks[j, i] = bank
+                m.d.comb += bank.rd_k.eq(ks[i])
+                mine = ((self._field("layer") == l) & (self._field("j") == j) & (self._field("i") == i)
+                        & self.p_sel)
+                m.d.comb += [bank.p_sel.eq(mine), bank.p_bank.eq(self._field("b")),
+                             bank.p_addr.eq(self._field("a")), bank.p_we.eq(self.p_we),
+                             bank.p_wdata.eq(self.p_wdata)]
+                p_rdata.append((mine, bank.p_rdata))
+                window = [Timed(bank.rd_window[mm], ty.coef, read + 1) for mm in range(S + 1)]
+                terms[j] += [bld.product(window[mm], basis[i][mm], f"cb{l}") for mm in range(S + 1)]
+                if need_grad:
+                    q = [bld.product(window[mm], deriv[i][mm], f"cdb{l}") for mm in range(S + 1)]
+                    slopes[j, i] = bld.tree(q, ty.grad, f"slope{l}")
+        out_t = layer.out_t
+        outs = []
+        for j in range(layer.n_out):
+            if ty.acc is not None:
+                outs.append(bld.cast(bld.tree(terms[j], ty.acc, f"acc{l}"), out_t, f"h{l}"))
+            else:
+                outs.append(bld.tree(terms[j], out_t, f"h{l}"))
+        return outs, {"k": ks, "basis": basis, "slopes": slopes, "banks": banks, "read": read}
+
+    def _backward(self, m: Module, bld: Builder, l: int, layer: KANLayerFixed, err: list[Timed], ctx, learn0):
+        """Deltas and RMW updates of layer l; the error for layer l-1 (None for the first)."""
+        ty, S = self.model.types, self.model.order
+        up = layer.updater
+        E = err[0].t
+        lr = up.lr
+        W = E + (1 if lr.shift is not None else 2)
+        learn_w = bld.delay(learn0, W, "learn")
+        learn_d = bld.delay(learn0, W - 1, "learn")  # the cycle the delta (and its random bits) is made
+        for (j, i), bank in ctx["banks"].items():
+            deltas = []
+            for mm in range(S + 1):
+                b = bld.at(ctx["basis"][i][mm], E, "basis")
+                g_t = layer.g_t
+                g = err[j].value * b.value
+                if lr.shift is not None:
+                    src = Timed(g, g_t.scaled(-lr.shift), E)
+                else:
+                    g_reg = bld.reg(g, f"g{l}", fixed_shape(g_t))
+                    st = FixedType(g_t.width + lr.constant.width, g_t.integer + lr.constant.integer, True)
+                    src = Timed(g_reg * lr.raw, st, E + 1)
+                deltas.append(self._delta(m, bld, l, (j, i, mm), src, up, learn_d))
+            m.d.comb += bank.wr_k.eq(bld.delay(ctx["k"][i], W - ctx["read"], f"k{l}_{i}"))
+            m.d.comb += [bank.wr_delta[mm].eq(deltas[mm]) for mm in range(S + 1)]
+            m.d.comb += bank.wr_en.eq(learn_w & ~self.p_sel)
+        if l == 0:
+            return None, W
+        grads = []
+        for i in range(layer.n_in):
+            prods = []
+            for j in range(layer.n_out):
+                s = bld.at(ctx["slopes"][j, i], E, "slope")
+                prods.append(Timed(err[j].value * s.value, FixedType(ty.error.width + ty.grad.width,
+                                                                      ty.error.integer + ty.grad.integer, True), E))
+            if len(prods) == 1:  # one multiply and its cast
+                grads.append(bld.cast(prods[0], ty.error, f"grad{l}"))
+            else:
+                regs = [Timed(bld.reg(p.value, f"eg{l}", fixed_shape(p.type)), p.type, E + 1) for p in prods]
+                grads.append(bld.tree(regs, ty.error, f"grad{l}"))
+        return grads, W
+
+    def _delta(self, m: Module, bld: Builder, l: int, lane, src: Timed, up, learn_d) -> Signal:
+        """cast(lr * g, update), deterministic or stochastic, registered."""
+        if up.rounding != "stochastic":
+            return bld.cast(src, up.update_t, f"delta{l}").value
+        j, i, mm = lane
+        state = Signal(32, init=int(up.lfsr.state[j, i, mm]), name=bld.name(f"lfsr{l}"))
+        nxt = lfsr32_next(state)
+        with m.If(learn_d):
+            m.d.sync += state.eq(nxt)
+        _, _, drop = stochastic_types(src.type, up.update_t)
+        value = stochastic_cast_expr(src.value, nxt, src.type, up.update_t) if drop > 0 else \
+            cast_expr(None, src.value, src.type, up.update_t)
+        return bld.reg(value, f"delta{l}", fixed_shape(up.update_t))

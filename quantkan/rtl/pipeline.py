@@ -1,0 +1,115 @@
+"""Timed values: build a fixed-latency pipeline by saying *when* each value is valid.
+
+Every datapath value of a learner carries the cycle (relative to the sample's
+arrival) at which it is valid.  Combining values aligns them with delay registers,
+so stage boundaries, latency and update delay D fall out of the construction
+instead of being counted by hand.  The pipeline never stalls: each register moves
+every cycle, and a valid bit travels alongside.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from amaranth.hdl import Module, Signal, Value
+
+from quantkan.fixed import FixedType, add_type
+from quantkan.rtl.arith import cast_expr, fixed_shape
+
+__all__ = ["Timed", "Builder"]
+
+
+@dataclass(frozen=True)
+class Timed:
+    """A raw fixed-point value of type ``type``, valid at cycle ``t``."""
+
+    value: Value
+    type: FixedType
+    t: int
+
+
+class Builder:
+    """Registers, delay lines and adder trees inside one Module, with unique names."""
+
+    def __init__(self, m: Module) -> None:
+        self.m = m
+        self._names: dict[str, int] = {}
+        self._delayed: dict[tuple[int, int], Value] = {}
+
+    def name(self, base: str) -> str:
+        n = self._names.get(base, 0)
+        self._names[base] = n + 1
+        return f"{base}_{n}" if n else base
+
+    def reg(self, value: Value, name: str, shape=None) -> Signal:
+        """One pipeline register."""
+        r = Signal(shape if shape is not None else Value.cast(value).shape(), name=self.name(name))
+        self.m.d.sync += r.eq(value)
+        return r
+
+    def delay(self, value: Value, cycles: int, name: str) -> Value:
+        """``value`` seen ``cycles`` later (a shift register; shared when asked twice)."""
+        if cycles < 0:
+            raise ValueError(f"cannot move {name} back in time by {-cycles} cycles")
+        key = (id(value), cycles)
+        if key in self._delayed:
+            return self._delayed[key]
+        out = value
+        for k in range(cycles):
+            out = self.reg(out, f"{name}_d{k + 1}")
+        self._delayed[key] = out
+        return out
+
+    def at(self, x: Timed, t: int, name: str = "v") -> Timed:
+        return Timed(self.delay(x.value, t - x.t, name), x.type, t)
+
+    def cast(self, x: Timed, dst: FixedType, name: str, register: bool = True) -> Timed:
+        """cast(x, dst) computed in x's cycle, registered into the next (or left combinational)."""
+        y = cast_expr(None, x.value, x.type, dst)
+        if not register:
+            return Timed(y, dst, x.t)
+        return Timed(self.reg(y, name, fixed_shape(dst)), dst, x.t + 1)
+
+    def product(self, a: Timed, b: Timed, name: str) -> Timed:
+        """The exact product (one multiplier), registered."""
+        t = max(a.t, b.t)
+        a, b = self.at(a, t, name + "_a"), self.at(b, t, name + "_b")
+        rt = FixedType(a.type.width + b.type.width, a.type.integer + b.type.integer,
+                       a.type.signed or b.type.signed)
+        v = a.value * b.value
+        return Timed(self.reg(v, name, fixed_shape(rt)), rt, t + 1)
+
+    def tree(self, terms: list[Timed], dst: FixedType, name: str) -> Timed:
+        """Sum of ``terms`` (one exact type), one adder level per cycle, cast to ``dst`` in the
+        last level's cycle. A single term is just cast (in its own cycle)."""
+        if not terms:
+            raise ValueError("an adder tree needs at least one term")
+        t = max(x.t for x in terms)
+        level = [self.at(x, t, f"{name}_in") for x in terms]
+        while len(level) > 1:
+            nxt = []
+            for k in range(0, len(level) - 1, 2):
+                a, b = level[k], level[k + 1]
+                st = add_type(a.type, b.type)
+                s = _aligned_sum(a, b, st)
+                if len(level) == 2:  # the last level: sum and cast in one stage
+                    return Timed(self.reg(cast_expr(None, s, st, dst), name, fixed_shape(dst)), dst, t + 1)
+                nxt.append(Timed(self.reg(s, f"{name}_l", fixed_shape(st)), st, t + 1))
+            if len(level) % 2:
+                odd = level[-1]
+                nxt.append(Timed(self.reg(odd.value, f"{name}_l", fixed_shape(odd.type)), odd.type, t + 1))
+            level, t = nxt, t + 1
+        return self.cast(level[0], dst, name)
+
+
+def _aligned_sum(a: Timed, b: Timed, st: FixedType) -> Value:
+    """a + b exactly, both moved to st's binary point."""
+    def align(x: Timed) -> Value:
+        v = x.value.as_signed() if x.type.signed else x.value.as_unsigned()
+        return v << (st.frac - x.type.frac)
+    return align(a) + align(b)
+
+
+def tree_levels(n: int) -> int:
+    return math.ceil(math.log2(n)) if n > 1 else 0
