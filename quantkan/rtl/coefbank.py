@@ -32,7 +32,7 @@ def bank_address(c: int, order: int) -> tuple[int, int]:
 def _divmod_const(v, d: int):
     if d & (d - 1) == 0:
         s = d.bit_length() - 1
-        return v >> s, v & (d - 1)
+        return v >> s, v[:s]
     return v // d, v % d
 
 
@@ -86,7 +86,7 @@ class CoefficientBank(wiring.Component):
             delta = Signal(fixed_shape(self.update_t), name=f"delta{b}")
             with m.Switch(r_wr):
                 for r in range(nb):
-                    with m.Case(r):
+                    with (m.Case(r) if r < nb - 1 else m.Default()):
                         m.d.comb += delta.eq(self.wr_delta[(b - r) % nb])
             upd_addr = _divmod_const(self.wr_k + (S - b), nb)[0]
             mine = self.p_sel & (self.p_bank == b)
@@ -103,6 +103,6 @@ class CoefficientBank(wiring.Component):
                 m.d.comb += self.p_rdata.eq(rmw.data)
         with m.Switch(rot_rd):
             for r in range(nb):
-                with m.Case(r):
+                with (m.Case(r) if r < nb - 1 else m.Default()):
                     m.d.comb += [self.rd_window[k].eq(data[(k + r) % nb]) for k in range(nb)]
         return m

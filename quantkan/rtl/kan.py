@@ -113,6 +113,11 @@ class KANLearner(wiring.Component):
             shift += width
         return value
 
+    @property
+    def param_fields(self) -> list[tuple[str, int]]:
+        """The ``p_addr`` bit fields, lowest first: (name, width)."""
+        return list(self._fields)
+
     def _field(self, name: str):
         shift = 0
         for n, w in self._fields:
