@@ -1,0 +1,126 @@
+"""The Amaranth KAN learner against the golden model, in amaranth.sim: bit for bit.
+
+Every output and, after draining, every coefficient read back through the parameter
+port must equal the golden learner run with the D the generator reports (and the
+arrival cycle of each sample, so gaps in valid stay exact).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from quantkan.golden import OnlineLearner
+from quantkan.models import KAN
+from quantkan.rtl import coefbank, simulate
+from quantkan.rtl.kan import KANLearner
+
+
+def stream(model: KAN, n: int, rng: np.random.Generator, beyond: float = 1.2):
+    """Random inputs over and beyond the grid, targets beyond the output range: edges get hit."""
+    x = model.types.input.quantize(rng.uniform(-beyond, beyond, (n, model.layers[0])))
+    t = model.types.output.quantize(rng.uniform(-4.0, 4.0, (n, model.layers[-1])))
+    learn = rng.random(n) > 0.1
+    return x, t, learn
+
+
+def compare(make, schedule: str, n: int, seed: int = 0, lr: float = 2.0 ** -4, rounding: str = "type",
+            gaps: bool = False) -> dict:
+    model, twin = make(), make()
+    dut = KANLearner(model, schedule=schedule, lr=lr, rounding=rounding, seed=seed)
+    rng = np.random.default_rng(seed)
+    x, t, learn = stream(model, n, rng)
+    g = rng.integers(0, 4, n) * (rng.random(n) < 0.3) if gaps else None
+    res = simulate.run(dut, x, t, learn, g)
+    golden = OnlineLearner(twin, lr=lr, rounding=rounding, seed=seed, delay=dut.timing.delays)
+    want = np.array([golden.step_raw(a, b, bool(c), cycle=cy)
+                     for a, b, c, cy in zip(x, t, learn, res.accept_cycles)])
+    golden.flush()
+    assert res.y.shape == want.shape, f"{len(res.y)} outputs for {n} samples"
+    ii = np.diff(res.accept_cycles)
+    return {"outputs": int(np.sum(res.y != want)),
+            "coefficients": sum(int(np.sum(a != b)) for a, b in zip(res.params, twin.coefficients)),
+            "latency": res.latency, "timing": dut.timing, "min_ii": int(ii.min()) if len(ii) else None,
+            "changed": sum(int(np.sum(a != b)) for a, b in zip(res.params, make().coefficients))}
+
+
+def kan_241():
+    return KAN([2, 4, 1], grid=(-1.0, 1.0, 8), order=3, bits=16)
+
+
+@pytest.mark.parametrize("schedule,rounding,gaps", [
+    ("pipelined", "type", False), ("pipelined", "stochastic", True), ("sequential", "type", False)])
+def test_default_shape_bit_exact(schedule, rounding, gaps):
+    r = compare(kan_241, schedule, n=150 if schedule == "sequential" else 400, rounding=rounding, gaps=gaps)
+    assert r["outputs"] == 0 and r["coefficients"] == 0, r
+    assert r["changed"] > 0  # the learner did learn: the comparison is not of untouched memories
+    assert r["latency"] == r["timing"].latency
+    assert r["min_ii"] == r["timing"].ii
+
+
+def test_timing_of_the_default_shapes():
+    """What the generator reports: II and D follow from latency; D=0 when sequential."""
+    pipe = KANLearner(kan_241(), schedule="pipelined").timing
+    seq = KANLearner(kan_241(), schedule="sequential").timing
+    assert pipe.ii == 1 and seq.ii == max(pipe.pipeline_delays) + 1
+    assert seq.delays == [0, 0] and pipe.delays == pipe.pipeline_delays
+    assert pipe.pipeline_delays[0] > pipe.pipeline_delays[1] > 0  # the first layer is written last
+    assert (pipe.latency, pipe.step) == (seq.latency, seq.step)
+
+
+def _random_kan(rng: np.random.Generator):
+    bits = int(rng.integers(8, 19))
+    rnd = str(rng.choice(["AP_TRN", "AP_RND", "AP_RND_CONV", "AP_RND_ZERO", "AP_TRN_ZERO"]))
+    ovf = str(rng.choice(["AP_SAT", "AP_WRAP", "AP_SAT_SYM"]))
+    layers = [int(rng.integers(1, 4))]
+    if rng.random() < 0.5:
+        layers.append(int(rng.integers(1, 5)))
+    layers.append(int(rng.integers(1, 3)))
+    cells, order, lut = int(rng.integers(4, 33)), int(rng.integers(1, 4)), int(rng.integers(4, 9))
+    lo = float(rng.choice([-1.0, -0.5]))
+    types = {"coef": f"ap_fixed<{bits},3,{rnd},{ovf}>", "update": f"ap_fixed<{bits},3,{rnd},{ovf}>",
+             "error": f"ap_fixed<{bits},3,{rnd},{ovf}>", "output": f"ap_fixed<{bits},3,{rnd},AP_SAT>"}
+    seed = int(rng.integers(1000))
+    return (lambda: KAN(layers, grid=(lo, 1.0, cells), order=order, lut_bits=lut, bits=bits, types=types,
+                        seed=seed, init_scale=0.5),
+            float(rng.choice([2.0 ** -2, 2.0 ** -5, 0.1])), str(rng.choice(["type", "stochastic"])))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_configurations_bit_exact(seed):
+    rng = np.random.default_rng(500 + seed)
+    make, lr, rounding = _random_kan(rng)
+    r = compare(make, "pipelined", n=250, seed=seed, lr=lr, rounding=rounding, gaps=bool(seed % 2))
+    assert r["outputs"] == 0 and r["coefficients"] == 0, (make(), lr, rounding, r)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(8, 40))
+def test_more_random_configurations_bit_exact(seed):
+    test_random_configurations_bit_exact(seed)
+
+
+def test_a_wrong_rounding_in_the_update_is_caught(monkeypatch):
+    """Break one cast of the generator (the coefficient update rounds differently): caught."""
+    real = coefbank.cast_expr
+
+    def wrong(m, value, src, dst):
+        return real(m, value, src, dst.with_modes(rounding="AP_RND" if dst.rounding.value != "AP_RND"
+                                                  else "AP_TRN"))
+
+    def make():
+        return KAN([1, 2], grid=(-1.0, 1.0, 8), order=2, bits=10,
+                   types={"update": "ap_fixed<14,3,AP_RND_CONV,AP_SAT>"})
+
+    assert compare(make, "pipelined", n=200)["coefficients"] == 0
+    monkeypatch.setattr(coefbank, "cast_expr", wrong)
+    r = compare(make, "pipelined", n=200)
+    assert r["outputs"] + r["coefficients"] > 0
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        KANLearner(kan_241(), schedule="fast")
+    from quantkan.models import MLP
+    with pytest.raises(ValueError, match="needs a KAN model"):
+        KANLearner(MLP([1, 2, 1]))
