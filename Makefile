@@ -1,15 +1,20 @@
-# Every target creates or reuses .venv and installs what it needs: nothing else is assumed
-# but python3 (>= 3.10), g++ and make.
-PYTHON ?= python3
-VENV   ?= .venv
-PY     := $(VENV)/bin/python
-EXTRAS ?= test
-comma  := ,
-STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+# Every target creates or reuses its virtual environment and installs what it needs: nothing
+# else is assumed but python3 (>= 3.10), g++ and make.
+PYTHON     ?= python3
+VENV       ?= .venv
+PY         := $(VENV)/bin/python
+EXTRAS     ?= test
+STAMP      := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+# TensorFlow/QKeras need Keras 2 and numpy < 2: they get an environment of their own.
+KERAS_VENV ?= .venv-keras
+KERAS_PY   := $(KERAS_VENV)/bin/python
+KERAS_STAMP := $(KERAS_VENV)/.installed-keras
+comma      := ,
 
-.PHONY: venv test test-full demo clean
+.PHONY: venv venv-keras test test-main test-keras test-full demo sim clean
 
 venv: $(STAMP)
+venv-keras: $(KERAS_STAMP)
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,17 +24,36 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
-## Run the test suite (long runs marked slow are skipped; see test-full).
-test: $(STAMP)
+$(KERAS_PY):
+	$(PYTHON) -m venv $(KERAS_VENV)
+
+$(KERAS_STAMP): pyproject.toml | $(KERAS_PY)
+	$(KERAS_PY) -m pip install --quiet --upgrade pip
+	$(KERAS_PY) -m pip install --quiet -e '.[keras,plot]' pytest
+	touch $@
+
+## Run the test suite: the main environment, then the Keras extra's (long runs marked slow
+## are skipped; see test-full).
+test: test-main test-keras
+
+test-main: $(STAMP)
 	$(PY) -m pytest -m "not slow" -q
 
+test-keras: $(KERAS_STAMP)
+	$(KERAS_PY) -m pytest -q tests/keras
+
 ## Run every test, including the long ones.
-test-full: $(STAMP)
+test-full: $(STAMP) $(KERAS_STAMP)
 	$(PY) -m pytest -q
+	$(KERAS_PY) -m pytest -q tests/keras
 
 ## The main job on the default example.
 demo: $(STAMP)
 	$(VENV)/bin/quantkan train examples/drift_kan.toml --out out/drift_kan.qkan --plot out/drift_kan.png
 
+## Cycle-accurate verification of the default model: its Verilog in cocotb against the golden model.
+sim: $(STAMP)
+	$(VENV)/bin/quantkan sim examples/drift_kan.toml
+
 clean:
-	rm -rf build out .pytest_cache
+	rm -rf build out .pytest_cache sim_build

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
 import numpy as np
 
 from quantkan.fixed import FixedType, Rounding, add, cast
+
+# Subsystems that bring their own commands: each module has ``add_commands(sub, export)``
+# (``sub`` the top-level subparsers, ``export`` those of ``quantkan export``) and imports
+# nothing heavy until a command runs.
+_COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def _quantize(args: argparse.Namespace) -> int:
@@ -157,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="a trained model file (.qkan) to start from")
     p.add_argument("--schedule", choices=("pipelined", "sequential"), default="pipelined")
     p.set_defaults(run=_export_verilog)
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).add_commands(sub, export)
     return parser
 
 
