@@ -307,7 +307,9 @@ class OnlineLearner:
         layers: list[Layer] = []
         for l in range(n_layers):
             last = l == n_layers - 1
-            out_t = ty.output if last else ty.input
+            hidden_t = ty.activation if isinstance(model, MLP) else ty.input
+            in_t = ty.input if l == 0 else hidden_t
+            out_t = ty.output if last else hidden_t
 
             def updater(param_t: FixedType, lane_shape: tuple[int, ...], lane_layer: int) -> _Updater:
                 bank = LFSRBank(seed, lane_layer, lane_shape) if rounding == "stochastic" else None
@@ -319,7 +321,7 @@ class OnlineLearner:
                     ty.coef, (n_out, n_in, model.order + 1), l)))
             else:
                 layers.append(DenseLayerFixed(
-                    model, l, ty.input, out_t, relu=not last,
+                    model, l, in_t, out_t, relu=not last,
                     w_updater=updater(ty.weight, (n_out, n_in), 2 * l),
                     b_updater=updater(ty.bias, (n_out,), 2 * l + 1)))
         self.pipeline = Pipeline(layers, self.delays)

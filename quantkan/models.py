@@ -109,7 +109,12 @@ class KANTypes:
 
 @dataclass(frozen=True)
 class MLPTypes:
-    """A FixedType for every stored or computed quantity of an MLP (see KANTypes)."""
+    """A FixedType for every stored or computed quantity of an MLP (see KANTypes).
+
+    ``hidden`` types the ReLU outputs of hidden layers; None means the input type.
+    An unsigned ``ap_ufixed`` here spends no bit on a sign ReLU never produces,
+    as QKeras' ``quantized_relu`` / hls4ml do.
+    """
 
     input: FixedType
     weight: FixedType
@@ -118,6 +123,12 @@ class MLPTypes:
     error: FixedType
     update: FixedType
     acc: FixedType | None = None
+    hidden: FixedType | None = None
+
+    @property
+    def activation(self) -> FixedType:
+        """The type of the hidden activations (``hidden``, else ``input``)."""
+        return self.hidden if self.hidden is not None else self.input
 
     def __post_init__(self) -> None:
         _check_types(self)

@@ -194,15 +194,21 @@ def export(model: Model, out_dir: str | Path, part: str = DEFAULT_PART, clock_ns
     return out
 
 
+def _hidden_ctype(model: Model) -> str:
+    """C type of the hidden activations: an MLP's optional ``hidden`` type, else the input type."""
+    return "qk_hidden_t" if getattr(model.types, "hidden", None) is not None else "qk_input_t"
+
+
 def _defines(model: Model, learner: OnlineLearner) -> str:
     ty = model.types
     typedefs = "".join(f"typedef {_c(getattr(ty, f))} qk_{f}_t;\n"
                        for f in ty.__dataclass_fields__ if getattr(ty, f) is not None)
     layers = learner.pipeline.layers
     configs = []
+    hidden = _hidden_ctype(model)
     for l, layer in enumerate(layers):
-        in_t = "qk_input_t"
-        out_t = "qk_output_t" if l == len(layers) - 1 else "qk_input_t"
+        in_t = "qk_input_t" if l == 0 else hidden
+        out_t = "qk_output_t" if l == len(layers) - 1 else hidden
         if isinstance(layer, KANLayerFixed):
             configs.append(_kan_config(l, layer, in_t, out_t, model))
         else:
@@ -281,7 +287,7 @@ def _top_source(model: Model, params: list[_Array], lfsrs: list[_Array]) -> str:
                         f"            if (mode == MODE_WRITE) {p.name}{idx}.range() = param_in;\n"
                         f"            *param_out = raw_bits({p.name}{idx});\n        }}")
         offset += size
-    acts = [f"    qk_input_t h{l}[{model.layers[l + 1]}];" for l in range(n - 1)]
+    acts = [f"    {_hidden_ctype(model)} h{l}[{model.layers[l + 1]}];" for l in range(n - 1)]
     fwd, bwd, ctx = [], [], []
     names = ["x"] + [f"h{l}" for l in range(n - 1)] + ["y"]
     for l in range(n):
