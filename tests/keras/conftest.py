@@ -24,7 +24,8 @@ def pytest_configure(config) -> None:
     # tensorflow-model-optimization's distutils check); nothing quantkan can act on.
     for line in ("ignore:The .keras.constraints.serialize:UserWarning",
                  "ignore:distutils Version classes are deprecated:DeprecationWarning",
-                 "ignore:You are saving your model as an HDF5 file:UserWarning"):
+                 "ignore:You are saving your model as an HDF5 file:UserWarning",
+                 "ignore:non-integer arguments to randrange:DeprecationWarning"):
         config.addinivalue_line("filterwarnings", line)
 
 
