@@ -10,38 +10,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from quantkan.golden import OnlineLearner
 from quantkan.models import KAN
-from quantkan.rtl import coefbank, simulate
-from quantkan.rtl.kan import KANLearner
-
-
-def stream(model: KAN, n: int, rng: np.random.Generator, beyond: float = 1.2):
-    """Random inputs over and beyond the grid, targets beyond the output range: edges get hit."""
-    x = model.types.input.quantize(rng.uniform(-beyond, beyond, (n, model.layers[0])))
-    t = model.types.output.quantize(rng.uniform(-4.0, 4.0, (n, model.layers[-1])))
-    learn = rng.random(n) > 0.1
-    return x, t, learn
+from quantkan.rtl import coefbank, simulate, verify
+from quantkan.rtl.kan import KANLearner, timing_of
 
 
 def compare(make, schedule: str, n: int, seed: int = 0, lr: float = 2.0 ** -4, rounding: str = "type",
-            gaps: bool = False) -> dict:
-    model, twin = make(), make()
+            gaps: bool = False, checkpoints: int = 2) -> verify.Score:
+    model = make()
     dut = KANLearner(model, schedule=schedule, lr=lr, rounding=rounding, seed=seed)
-    rng = np.random.default_rng(seed)
-    x, t, learn = stream(model, n, rng)
-    g = rng.integers(0, 4, n) * (rng.random(n) < 0.3) if gaps else None
-    res = simulate.run(dut, x, t, learn, g)
-    golden = OnlineLearner(twin, lr=lr, rounding=rounding, seed=seed, delay=dut.timing.delays)
-    want = np.array([golden.step_raw(a, b, bool(c), cycle=cy)
-                     for a, b, c, cy in zip(x, t, learn, res.accept_cycles)])
-    golden.flush()
-    assert res.y.shape == want.shape, f"{len(res.y)} outputs for {n} samples"
-    ii = np.diff(res.accept_cycles)
-    return {"outputs": int(np.sum(res.y != want)),
-            "coefficients": sum(int(np.sum(a != b)) for a, b in zip(res.params, twin.coefficients)),
-            "latency": res.latency, "timing": dut.timing, "min_ii": int(ii.min()) if len(ii) else None,
-            "changed": sum(int(np.sum(a != b)) for a, b in zip(res.params, make().coefficients))}
+    drive = verify.random_drive(model, n, seed=seed, gaps=gaps, checkpoints=checkpoints)
+    observed = simulate.run(dut, drive)
+    return verify.score(make(), drive, observed, dut.timing.delays, lr, rounding, seed)
+
+
+def assert_exact(r: verify.Score, timing, *context) -> None:
+    assert r.output_mismatches == 0 and r.coefficient_mismatches == 0, (*context, r)
+    assert r.latency_constant and r.latency == timing.latency, (r, timing)
 
 
 def kan_241():
@@ -51,17 +36,17 @@ def kan_241():
 @pytest.mark.parametrize("schedule,rounding,gaps", [
     ("pipelined", "type", False), ("pipelined", "stochastic", True), ("sequential", "type", False)])
 def test_default_shape_bit_exact(schedule, rounding, gaps):
+    timing = timing_of(kan_241(), schedule)
     r = compare(kan_241, schedule, n=150 if schedule == "sequential" else 400, rounding=rounding, gaps=gaps)
-    assert r["outputs"] == 0 and r["coefficients"] == 0, r
-    assert r["changed"] > 0  # the learner did learn: the comparison is not of untouched memories
-    assert r["latency"] == r["timing"].latency
-    assert r["min_ii"] == r["timing"].ii
+    assert_exact(r, timing)
+    assert r.changed > 0  # the learner did learn: the comparison is not of untouched memories
+    assert r.ii == timing.ii
 
 
 def test_timing_of_the_default_shapes():
     """What the generator reports: II and D follow from latency; D=0 when sequential."""
-    pipe = KANLearner(kan_241(), schedule="pipelined").timing
-    seq = KANLearner(kan_241(), schedule="sequential").timing
+    pipe = timing_of(kan_241(), "pipelined")
+    seq = timing_of(kan_241(), "sequential")
     assert pipe.ii == 1 and seq.ii == max(pipe.pipeline_delays) + 1
     assert seq.delays == [0, 0] and pipe.delays == pipe.pipeline_delays
     assert pipe.pipeline_delays[0] > pipe.pipeline_delays[1] > 0  # the first layer is written last
@@ -91,7 +76,7 @@ def test_random_configurations_bit_exact(seed):
     rng = np.random.default_rng(500 + seed)
     make, lr, rounding = _random_kan(rng)
     r = compare(make, "pipelined", n=250, seed=seed, lr=lr, rounding=rounding, gaps=bool(seed % 2))
-    assert r["outputs"] == 0 and r["coefficients"] == 0, (make(), lr, rounding, r)
+    assert_exact(r, timing_of(make(), lr=lr, rounding=rounding), make(), lr, rounding)
 
 
 @pytest.mark.slow
@@ -112,15 +97,15 @@ def test_a_wrong_rounding_in_the_update_is_caught(monkeypatch):
         return KAN([1, 2], grid=(-1.0, 1.0, 8), order=2, bits=10,
                    types={"update": "ap_fixed<14,3,AP_RND_CONV,AP_SAT>"})
 
-    assert compare(make, "pipelined", n=200)["coefficients"] == 0
+    assert compare(make, "pipelined", n=200).coefficient_mismatches == 0
     monkeypatch.setattr(coefbank, "cast_expr", wrong)
     r = compare(make, "pipelined", n=200)
-    assert r["outputs"] + r["coefficients"] > 0
+    assert r.output_mismatches + r.coefficient_mismatches > 0
 
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match="schedule must be one of"):
-        KANLearner(kan_241(), schedule="fast")
+        timing_of(kan_241(), schedule="fast")
     from quantkan.models import MLP
     with pytest.raises(ValueError, match="needs a KAN model"):
-        KANLearner(MLP([1, 2, 1]))
+        timing_of(MLP([1, 2, 1]))

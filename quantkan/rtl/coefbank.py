@@ -21,12 +21,24 @@ from amaranth.lib.wiring import In, Out
 from quantkan.fixed import FixedType, sub_type
 from quantkan.rtl.arith import cast_expr, fixed_shape
 
-__all__ = ["CoefficientBank", "bank_address"]
+__all__ = ["CoefficientBank", "bank_address", "pack_fields"]
 
 
 def bank_address(c: int, order: int) -> tuple[int, int]:
     """(bank, address) of coefficient ``c``: how the parameter port names a coefficient."""
     return c % (order + 1), c // (order + 1)
+
+
+def pack_fields(fields: list[tuple[str, int]], values: dict[str, int]) -> int:
+    """Bit fields (name, width), lowest first, packed into one word: a parameter port address."""
+    word, shift = 0, 0
+    for name, width in fields:
+        v = int(values[name])
+        if not 0 <= v < (1 << width):
+            raise ValueError(f"address field {name} = {v} does not fit in {width} bits")
+        word |= v << shift
+        shift += width
+    return word
 
 
 def _divmod_const(v, d: int):

@@ -27,10 +27,10 @@ from quantkan.fixed import FixedType, Rounding, sub_type
 from quantkan.golden import GridMap, KANLayerFixed, OnlineLearner, stochastic_types
 from quantkan.models import KAN
 from quantkan.rtl.arith import cast_expr, fixed_shape, lfsr32_next, stochastic_cast_expr
-from quantkan.rtl.coefbank import CoefficientBank, bank_address
+from quantkan.rtl.coefbank import CoefficientBank, bank_address, pack_fields
 from quantkan.rtl.pipeline import Builder, Timed
 
-__all__ = ["KANLearner", "Timing", "SCHEDULES"]
+__all__ = ["KANLearner", "Timing", "SCHEDULES", "timing_of"]
 
 SCHEDULES = ("pipelined", "sequential")
 
@@ -68,6 +68,7 @@ class KANLearner(wiring.Component):
 
     def __init__(self, model: KAN, schedule: str = "pipelined", lr: float = 2.0 ** -4,
                  rounding: str = "type", seed: int = 0) -> None:
+        self._MustUse__silence = True  # a refused configuration is not an unused elaboratable
         if not isinstance(model, KAN):
             raise ValueError(f"KANLearner needs a KAN model, got {type(model).__name__}")
         if schedule not in SCHEDULES:
@@ -102,16 +103,13 @@ class KANLearner(wiring.Component):
         self._build(dry, self.timing)
         for obj in [dry, *(e for e, _ in dry._named_submodules.values()), *(e for e, _ in dry._anon_submodules)]:
             obj._MustUse__silence = True  # built only to be measured
+        self._MustUse__silence = False
 
     # -- parameter port --------------------------------------------------
     def param_address(self, layer: int, j: int, i: int, c: int) -> int:
         """``p_addr`` of coefficient ``c`` of edge (j, i) in ``layer``."""
         b, a = bank_address(c, self.model.order)
-        value, shift = 0, 0
-        for (name, width), v in zip(self._fields, (b, a, i, j, layer)):
-            value |= v << shift
-            shift += width
-        return value
+        return pack_fields(self._fields, {"b": b, "a": a, "i": i, "j": j, "layer": layer})
 
     @property
     def param_fields(self) -> list[tuple[str, int]]:
@@ -305,3 +303,10 @@ class KANLearner(wiring.Component):
         value = stochastic_cast_expr(src.value, nxt, src.type, up.update_t) if drop > 0 else \
             cast_expr(None, src.value, src.type, up.update_t)
         return bld.reg(value, f"delta{l}", fixed_shape(up.update_t))
+
+
+def timing_of(model: KAN, schedule: str = "pipelined", **settings) -> Timing:
+    """The timing of the learner a model would get, without keeping (or elaborating) the learner."""
+    learner = KANLearner(model, schedule=schedule, **settings)
+    learner._MustUse__silence = True  # built only to be measured
+    return learner.timing

@@ -1,4 +1,10 @@
-"""Drive a KANLearner in Amaranth's simulator: fast enough for small configurations."""
+"""Drive a KANLearner in Amaranth's own simulator: no Verilog, fast enough for small configurations.
+
+The same protocol as the cocotb testbench (``sim/tb_learner.py``): inputs change between
+clock edges, a sample is accepted at the edge where ``valid & ready``, and at every
+checkpoint the stream pauses until the last update has committed, then every coefficient
+is read back through the parameter port.
+"""
 
 from __future__ import annotations
 
@@ -6,71 +12,65 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from quantkan.rtl.kan import KANLearner
+from quantkan.rtl.verify import Drive, Observed
 
-__all__ = ["run", "SimResult"]
-
-
-class SimResult:
-    def __init__(self, y: np.ndarray, accept_cycles: list[int], out_cycles: list[int], params: list[np.ndarray]):
-        self.y, self.accept_cycles, self.out_cycles, self.params = y, accept_cycles, out_cycles, params
-
-    @property
-    def latency(self) -> int:
-        return self.out_cycles[0] - self.accept_cycles[0]
+__all__ = ["run"]
 
 
-def run(dut: KANLearner, x_raw: np.ndarray, target_raw: np.ndarray, learn: np.ndarray,
-        gaps: np.ndarray | None = None) -> SimResult:
-    """Stream samples (valid held low for ``gaps[n]`` cycles before sample n), collect every
-    output, then read back every coefficient through the parameter port."""
-    n = len(x_raw)
-    gaps = np.zeros(n, dtype=int) if gaps is None else np.asarray(gaps, dtype=int)
+def run(dut: KANLearner, drive: Drive) -> Observed:
     ys, accepts, outs, params = [], [], [], []
-    model = dut.model
+    coef_shapes = [c.shape for c in dut.model.coefficients]
 
     async def bench(ctx):
         cycle = 0
-        pending = 0
-        for s in range(n):
-            for _ in range(int(gaps[s])):
-                ctx.set(dut.valid, 0)
-                await ctx.tick()
-                cycle += 1
-                if ctx.get(dut.y_valid):
-                    ys.append([ctx.get(dut.y[j]) for j in range(dut.n_out)]); outs.append(cycle)
-            for i in range(dut.n_in):
-                ctx.set(dut.x[i], int(x_raw[s][i]))
-            for j in range(dut.n_out):
-                ctx.set(dut.target[j], int(target_raw[s][j]))
-            ctx.set(dut.learn, int(learn[s]))
-            ctx.set(dut.valid, 1)
-            while True:
-                ready = ctx.get(dut.ready)
-                await ctx.tick()
-                cycle += 1
-                if ctx.get(dut.y_valid):
-                    ys.append([ctx.get(dut.y[j]) for j in range(dut.n_out)]); outs.append(cycle)
-                if ready:
-                    accepts.append(cycle)
-                    break
-        ctx.set(dut.valid, 0)
-        while len(ys) < n or cycle < accepts[-1] + dut.timing.step + 1:
+
+        async def tick():
+            nonlocal cycle
             await ctx.tick()
             cycle += 1
             if ctx.get(dut.y_valid):
-                ys.append([ctx.get(dut.y[j]) for j in range(dut.n_out)]); outs.append(cycle)
-        ctx.set(dut.p_sel, 1)
-        for l, coef in enumerate(model.coefficients):
-            got = np.zeros_like(coef)
-            for j, i, c in np.ndindex(coef.shape):
-                ctx.set(dut.p_addr, dut.param_address(l, j, i, c))
-                await ctx.tick()
-                got[j, i, c] = ctx.get(dut.p_rdata)
-            params.append(got)
-        ctx.set(dut.p_sel, 0)
+                ys.append([ctx.get(dut.y[j]) for j in range(dut.n_out)])
+                outs.append(cycle)
+
+        async def read_back() -> list[np.ndarray]:
+            got = [np.zeros(s, np.int64) for s in coef_shapes]
+            ctx.set(dut.p_sel, 1)
+            for l, shape in enumerate(coef_shapes):
+                for j, i, c in np.ndindex(shape):
+                    ctx.set(dut.p_addr, dut.param_address(l, j, i, c))
+                    await tick()
+                    got[l][j, i, c] = ctx.get(dut.p_rdata)
+            ctx.set(dut.p_sel, 0)
+            await tick()  # as the cocotb testbench does: one idle cycle after the read-back
+            return got
+
+        marks = iter(drive.checkpoints)
+        mark = next(marks)
+        for s in range(drive.n):
+            ctx.set(dut.valid, 0)
+            for _ in range(int(drive.gaps[s])):
+                await tick()
+            for i in range(dut.n_in):
+                ctx.set(dut.x[i], int(drive.x[s][i]))
+            for j in range(dut.n_out):
+                ctx.set(dut.target[j], int(drive.target[s][j]))
+            ctx.set(dut.learn, int(drive.learn[s]))
+            ctx.set(dut.valid, 1)
+            while True:
+                ready = ctx.get(dut.ready)
+                await tick()
+                if ready:
+                    accepts.append(cycle)
+                    break
+            if s + 1 == mark:
+                ctx.set(dut.valid, 0)
+                while len(ys) < s + 1 or cycle < accepts[-1] + dut.timing.step:
+                    await tick()
+                params.append(await read_back())
+                mark = next(marks, None)
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    return SimResult(np.array(ys, dtype=np.int64), accepts, outs, params)
+    return Observed(np.array(ys, np.int64), np.array(accepts), np.array(outs), params)
