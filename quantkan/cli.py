@@ -14,7 +14,7 @@ from quantkan.fixed import FixedType, Rounding, add, cast
 # Subsystems that bring their own commands: each module has ``add_commands(sub, export)``
 # (``sub`` the top-level subparsers, ``export`` those of ``quantkan export``) and imports
 # nothing heavy until a command runs.
-_COMMAND_MODULES: tuple[str, ...] = ("quantkan.keras.commands",)
+_COMMAND_MODULES: tuple[str, ...] = ("quantkan.rtl.commands", "quantkan.keras.commands")
 
 
 def _quantize(args: argparse.Namespace) -> int:
@@ -101,27 +101,6 @@ def _export_hls(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export_verilog(args: argparse.Namespace) -> int:
-    from quantkan.config import load_config
-    from quantkan.models import KAN
-    from quantkan.persist import load
-    from quantkan.rtl.export import export_verilog
-    from quantkan.train import build_run
-
-    model, _, learning = build_run(load_config(args.config), {})
-    if args.model:
-        model = load(args.model)
-    if not isinstance(model, KAN):
-        raise ValueError("the RTL generator builds KAN learners; this config describes an MLP")
-    path = export_verilog(model, args.output, schedule=args.schedule, lr=learning["lr"],
-                          rounding=learning["rounding"], seed=learning["seed"])
-    meta = __import__("json").loads((path.parent / "quantkan_rtl.json").read_text())
-    t = meta["timing"]
-    print(f"wrote {path} ({args.schedule}): latency {t['latency']} cycles, learning step {t['step']} cycles, "
-          f"II {t['ii']}, D per layer {t['delays']}")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="quantkan", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -157,12 +136,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clock", type=float, default=DEFAULT_CLOCK_NS, help="clock period in ns")
     p.add_argument("--samples", type=int, default=1000, help="task samples replayed by the C++ testbench")
     p.set_defaults(run=_export_hls)
-    p = export.add_parser("verilog", help="Verilog of the KAN learner (Amaranth)")
-    p.add_argument("config", help="an example file (TOML)")
-    p.add_argument("-o", "--output", required=True, help="folder to write")
-    p.add_argument("--model", help="a trained model file (.qkan) to start from")
-    p.add_argument("--schedule", choices=("pipelined", "sequential"), default="pipelined")
-    p.set_defaults(run=_export_verilog)
     for name in _COMMAND_MODULES:
         importlib.import_module(name).add_commands(sub, export)
     return parser

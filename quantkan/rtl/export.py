@@ -18,9 +18,10 @@ from amaranth.back import verilog
 
 from quantkan import persist
 from quantkan.models import KAN
+from quantkan.rtl.coefbank import bank_address, pack_fields
 from quantkan.rtl.kan import KANLearner
 
-__all__ = ["export_verilog", "DEFAULT_NAME"]
+__all__ = ["export_verilog", "param_address", "DEFAULT_NAME"]
 
 DEFAULT_NAME = "quantkan_kan"
 
@@ -42,8 +43,18 @@ def export_verilog(model: KAN, out_dir: str | Path, schedule: str = "pipelined",
         "timing": {"latency": t.latency, "step": t.step, "ii": t.ii, "delays": t.delays,
                    "pipeline_delays": t.pipeline_delays, "read": t.read, "write": t.write},
         "widths": {"input": ty.input.width, "output": ty.output.width, "coef": ty.coef.width},
-        "n_in": learner.n_in, "n_out": learner.n_out,
+        "signed": {"input": ty.input.signed, "output": ty.output.signed, "coef": ty.coef.signed},
+        "types": {"input": str(ty.input), "output": str(ty.output), "coef": str(ty.coef)},
+        "n_in": learner.n_in, "n_out": learner.n_out, "order": model.order,
+        "coefficient_shapes": [list(c.shape) for c in model.coefficients],
         "param_fields": [[n, w] for n, w in learner.param_fields],
     }
     (out / "quantkan_rtl.json").write_text(json.dumps(meta, indent=2) + "\n")
     return out / f"{name}.v"
+
+
+def param_address(meta: dict, layer: int, j: int, i: int, c: int) -> int:
+    """``p_addr`` of coefficient ``c`` of edge (j, i) in ``layer``, from an export's
+    ``quantkan_rtl.json``: what host-side tools (testbenches, bridges) need."""
+    b, a = bank_address(c, meta["order"])
+    return pack_fields([tuple(f) for f in meta["param_fields"]], {"b": b, "a": a, "i": i, "j": j, "layer": layer})

