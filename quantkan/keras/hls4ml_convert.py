@@ -126,9 +126,9 @@ def _raw_exact(values: np.ndarray, t: FixedType, what: str) -> np.ndarray:
 def predict_raw(hls_model: Any, model: Model, x_raw: np.ndarray) -> np.ndarray:
     """Run the compiled hls4ml model on raw inputs (n, inputs); raw outputs (n, outputs)."""
     ty = model.types
-    x = np.ascontiguousarray(ty.input.to_float(ty.input.check_raw(np.asarray(x_raw), "input")), np.float64)
-    y = np.asarray(hls_model.predict(x.reshape(-1, model.layers[0])), np.float64)
-    return _raw_exact(y.reshape(len(x.reshape(-1, model.layers[0])), model.layers[-1]), ty.output, "hls4ml output")
+    x = ty.input.to_float(ty.input.check_raw(np.asarray(x_raw), "input")).reshape(-1, model.layers[0])
+    y = np.asarray(hls_model.predict(np.ascontiguousarray(x, np.float64)), np.float64)
+    return _raw_exact(y.reshape(len(x), model.layers[-1]), ty.output, "hls4ml output")
 
 
 def golden_predict_raw(model: Model, x_raw: np.ndarray) -> np.ndarray:

@@ -8,7 +8,6 @@ import tensorflow as tf
 from qkeras import QActivation, QDense, quantized_bits, quantized_po2, quantized_relu, quantized_tanh
 
 from qkeras_models import TUTORIAL_TYPES, full_chain, qdense, tutorial_style
-from quantkan.fixed import FixedType
 from quantkan.keras import from_qkeras, quantizer_type, to_qkeras
 from quantkan.keras.hls4ml_convert import golden_predict_raw
 from quantkan.models import MLP
@@ -99,8 +98,9 @@ def _seq(*layers):
      "layer 'drop' \\(Dropout\\) is not supported"),
     (lambda: _seq(tf.keras.layers.Dense(4, name="float"), QActivation(quantized_relu(8, 2)), qdense(1, 8, 1, "b")),
      "layer 'float' \\(Dense\\) is not supported"),
-    (lambda: _seq(QDense(4, kernel_quantizer=quantized_bits(8, 1, alpha=1), bias_quantizer=quantized_bits(8, 1, alpha=1),
-                         activation="relu", name="a"), qdense(1, 8, 1, "b")),
+    (lambda: _seq(QDense(4, kernel_quantizer=quantized_bits(8, 1, alpha=1),
+                         bias_quantizer=quantized_bits(8, 1, alpha=1), activation="relu", name="a"),
+                  qdense(1, 8, 1, "b")),
      "layer 'a' .* has activation='relu'"),
     (lambda: _seq(qdense(4, 8, 1, "a"), qdense(1, 8, 1, "b")), "follows dense layer 'a' without a"),
     (lambda: _seq(qdense(4, 8, 1, "a"), QActivation(quantized_relu(8, 2), name="r"), qdense(1, 6, 1, "b")),
