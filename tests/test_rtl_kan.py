@@ -109,3 +109,13 @@ def test_bad_arguments():
     from quantkan.models import MLP
     with pytest.raises(ValueError, match="needs a KAN model"):
         timing_of(MLP([1, 2, 1]))
+
+
+@pytest.mark.parametrize("cells,order", [(1, 2), (1, 5), (2, 3), (3, 4), (5, 2), (7, 5)])
+def test_tiny_grids_and_high_orders(cells, order):
+    """Windows that cover the whole grid, and S+1 below the power-of-two bank count."""
+    def make():
+        return KAN([1, 2], grid=(-1.0, 1.0, cells), order=order, lut_bits=4, bits=12)
+    r = compare(make, "pipelined", n=120, seed=cells * 10 + order, lr=2.0 ** -3, gaps=True)
+    assert_exact(r, timing_of(make(), lr=2.0 ** -3), make())
+    assert r.changed > 0

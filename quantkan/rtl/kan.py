@@ -17,18 +17,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.data import ArrayLayout
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from quantkan.fixed import FixedType, Rounding, sub_type
-from quantkan.golden import GridMap, KANLayerFixed, OnlineLearner, stochastic_types
+from quantkan.fixed import FixedType, sub_type
+from quantkan.golden import KANLayerFixed, OnlineLearner
 from quantkan.models import KAN
-from quantkan.rtl.arith import cast_expr, fixed_shape, lfsr32_next, stochastic_cast_expr
-from quantkan.rtl.coefbank import CoefficientBank, bank_address, pack_fields
+from quantkan.rtl.arith import fixed_shape
+from quantkan.rtl.coefbank import CoefficientBank, bank_address, bank_geometry, pack_fields
+from quantkan.rtl.lookup import locate, table_rom
 from quantkan.rtl.pipeline import Builder, Timed
+from quantkan.rtl.update import delta, scaled
 
 __all__ = ["KANLearner", "Timing", "SCHEDULES", "timing_of"]
 
@@ -78,8 +79,7 @@ class KANLearner(wiring.Component):
         self.layers: list[KANLayerFixed] = self.golden.pipeline.layers
         ty = model.types
         self.n_in, self.n_out = model.layers[0], model.layers[-1]
-        nb = model.order + 1
-        self.depth = -(-model.n_coef // nb)
+        nb, self.depth = bank_geometry(model.n_coef, model.order)
         self._fields = [("b", max(1, (nb - 1).bit_length())), ("a", max(1, (self.depth - 1).bit_length())),
                         ("i", max(1, (max(model.layers[:-1]) - 1).bit_length())),
                         ("j", max(1, (max(model.layers[1:]) - 1).bit_length())),
@@ -131,7 +131,7 @@ class KANLearner(wiring.Component):
         return m
 
     def _build(self, m: Module, timing: Timing) -> None:
-        model, ty = self.model, self.model.types
+        ty = self.model.types
         bld = Builder(m)
         n_layers = len(self.layers)
         accept = Signal(name="accept")
@@ -139,8 +139,8 @@ class KANLearner(wiring.Component):
         x = [Timed(bld.reg(self.x[i], "x_in", fixed_shape(ty.input)), ty.input, 0) for i in range(self.n_in)]
         target = [Timed(bld.reg(self.target[j], "target_in", fixed_shape(ty.output)), ty.output, 0)
                   for j in range(self.n_out)]
-        valid0 = bld.reg(accept, "valid_in")
-        learn0 = bld.reg(accept & self.learn, "learn_in")
+        valid0 = bld.reg(accept, "valid_in", control=True)
+        learn0 = bld.reg(accept & self.learn, "learn_in", control=True)
 
         p_rdata = []
         h, ctxs = x, []
@@ -150,7 +150,7 @@ class KANLearner(wiring.Component):
             timing.read.append(ctx["read"])
         y_t = h[0].t
         m.d.comb += [self.y[j].eq(h[j].value) for j in range(self.n_out)]
-        m.d.comb += self.y_valid.eq(bld.delay(valid0, y_t, "valid"))
+        m.d.comb += self.y_valid.eq(bld.delay(valid0, y_t, "valid", control=True))
         err = [bld.cast(Timed(self._diff(h[j], bld.at(target[j], y_t, "target")), sub_type(ty.output, ty.output), y_t),
                         ty.error, "err") for j in range(self.n_out)]
         writes = [0] * n_layers
@@ -182,33 +182,6 @@ class KANLearner(wiring.Component):
     def _diff(a: Timed, b: Timed):
         return a.value.as_signed() - b.value.as_signed()
 
-    def _locate(self, m: Module, bld: Builder, l: int, x: Timed):
-        """(k, row, cycle): the cell and table row of one input, by golden.GridMap's arithmetic."""
-        gm: GridMap = self.layers[l].map
-        d = x.value.as_signed() - gm.lo_raw
-        t = x.t
-        if gm.inv_h_raw != 1:  # a multiplier, in a stage of its own
-            d = bld.reg(d * gm.inv_h_raw, f"t{l}")
-            t += 1
-        shift = gm.t_frac - gm.lut_bits
-        rows = d >> shift if shift >= 0 else d << -shift
-        last = (gm.cells << gm.lut_bits) - 1
-        clamped = Signal(range(last + 1), name=bld.name(f"rows{l}"))
-        m.d.comb += clamped.eq(Mux(rows < 0, 0, Mux(rows > last, last, rows)))
-        return clamped[gm.lut_bits:], clamped[:gm.lut_bits], t
-
-    def _rom(self, m: Module, bld: Builder, name: str, table, t: FixedType, row, at: int) -> list[Timed]:
-        """A ROM of S+1 packed values per row; the values of ``row`` one cycle later."""
-        w = t.width
-        init = [sum((int(v) & ((1 << w) - 1)) << (w * n) for n, v in enumerate(r)) for r in table]
-        mem = Memory(shape=unsigned(w * len(table[0])), depth=len(table), init=init)
-        m.submodules[bld.name(name)] = mem
-        port = mem.read_port()
-        m.d.comb += port.addr.eq(row)
-        shape = fixed_shape(t)
-        return [Timed(port.data[w * n:w * (n + 1)].as_signed() if shape.signed else port.data[w * n:w * (n + 1)],
-                      t, at + 1) for n in range(len(table[0]))]
-
     def _forward(self, m: Module, bld: Builder, l: int, layer: KANLayerFixed, h: list[Timed], p_rdata: list):
         model, ty = self.model, self.model.types
         S = model.order
@@ -216,11 +189,11 @@ class KANLearner(wiring.Component):
         ks, basis, deriv, banks = [], [], [], {}
         read = None
         for i in range(layer.n_in):
-            k, row, read = self._locate(m, bld, l, h[i])
+            k, row, read = locate(m, bld, layer.map, h[i], f"{l}_{i}")
             ks.append(k)
-            basis.append(self._rom(m, bld, f"basis{l}_{i}", model.tables.basis_raw, ty.basis, row, read))
+            basis.append(table_rom(m, bld, f"basis{l}_{i}", model.tables.basis_raw, ty.basis, row, read))
             if need_grad:
-                deriv.append(self._rom(m, bld, f"deriv{l}_{i}", model.tables.deriv_raw, ty.deriv, row, read))
+                deriv.append(table_rom(m, bld, f"deriv{l}_{i}", model.tables.deriv_raw, ty.deriv, row, read))
         terms = {j: [] for j in range(layer.n_out)}
         slopes = {}
         for j in range(layer.n_out):
@@ -256,21 +229,16 @@ class KANLearner(wiring.Component):
         E = err[0].t
         lr = up.lr
         W = E + (1 if lr.shift is not None else 2)
-        learn_w = bld.delay(learn0, W, "learn")
-        learn_d = bld.delay(learn0, W - 1, "learn")  # the cycle the delta (and its random bits) is made
+        learn_w = bld.delay(learn0, W, "learn", control=True)
+        learn_d = bld.delay(learn0, W - 1, "learn", control=True)  # the cycle the delta (and its random bits) is made
         for (j, i), bank in ctx["banks"].items():
             deltas = []
             for mm in range(S + 1):
                 b = bld.at(ctx["basis"][i][mm], E, "basis")
-                g_t = layer.g_t
-                g = err[j].value * b.value
-                if lr.shift is not None:
-                    src = Timed(g, g_t.scaled(-lr.shift), E)
-                else:
-                    g_reg = bld.reg(g, f"g{l}", fixed_shape(g_t))
-                    st = FixedType(g_t.width + lr.constant.width, g_t.integer + lr.constant.integer, True)
-                    src = Timed(g_reg * lr.raw, st, E + 1)
-                deltas.append(self._delta(m, bld, l, (j, i, mm), src, up, learn_d))
+                src = scaled(bld, Timed(err[j].value * b.value, layer.g_t, E), lr, f"g{l}")
+                lane = int(up.lfsr.state[j, i, mm]) if up.lfsr is not None else None
+                deltas.append(delta(m, bld, src, up.update_t, up.rounding == "stochastic", lane, learn_d,
+                                    f"delta{l}"))
             m.d.comb += bank.wr_k.eq(bld.delay(ctx["k"][i], W - ctx["read"], f"k{l}_{i}"))
             m.d.comb += [bank.wr_delta[mm].eq(deltas[mm]) for mm in range(S + 1)]
             m.d.comb += bank.wr_en.eq(learn_w & ~self.p_sel)
@@ -289,20 +257,6 @@ class KANLearner(wiring.Component):
                 regs = [Timed(bld.reg(p.value, f"eg{l}", fixed_shape(p.type)), p.type, E + 1) for p in prods]
                 grads.append(bld.tree(regs, ty.error, f"grad{l}"))
         return grads, W
-
-    def _delta(self, m: Module, bld: Builder, l: int, lane, src: Timed, up, learn_d) -> Signal:
-        """cast(lr * g, update), deterministic or stochastic, registered."""
-        if up.rounding != "stochastic":
-            return bld.cast(src, up.update_t, f"delta{l}").value
-        j, i, mm = lane
-        state = Signal(32, init=int(up.lfsr.state[j, i, mm]), name=bld.name(f"lfsr{l}"))
-        nxt = lfsr32_next(state)
-        with m.If(learn_d):
-            m.d.sync += state.eq(nxt)
-        _, _, drop = stochastic_types(src.type, up.update_t)
-        value = stochastic_cast_expr(src.value, nxt, src.type, up.update_t) if drop > 0 else \
-            cast_expr(None, src.value, src.type, up.update_t)
-        return bld.reg(value, f"delta{l}", fixed_shape(up.update_t))
 
 
 def timing_of(model: KAN, schedule: str = "pipelined", **settings) -> Timing:

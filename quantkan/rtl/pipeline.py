@@ -35,31 +35,29 @@ class Builder:
     def __init__(self, m: Module) -> None:
         self.m = m
         self._names: dict[str, int] = {}
-        self._delayed: dict[tuple[int, int], Value] = {}
+        self._chains: dict[int, list[Value]] = {}
 
     def name(self, base: str) -> str:
         n = self._names.get(base, 0)
         self._names[base] = n + 1
         return f"{base}_{n}" if n else base
 
-    def reg(self, value: Value, name: str, shape=None) -> Signal:
-        """One pipeline register."""
-        r = Signal(shape if shape is not None else Value.cast(value).shape(), name=self.name(name))
+    def reg(self, value: Value, name: str, shape=None, control: bool = False) -> Signal:
+        """One pipeline register.  Only ``control`` registers (valid, learn) are reset: datapath
+        registers without a reset map to shift-register LUTs (SRL) and cost no reset routing."""
+        r = Signal(shape if shape is not None else Value.cast(value).shape(), name=self.name(name),
+                   reset_less=not control)
         self.m.d.sync += r.eq(value)
         return r
 
-    def delay(self, value: Value, cycles: int, name: str) -> Value:
+    def delay(self, value: Value, cycles: int, name: str, control: bool = False) -> Value:
         """``value`` seen ``cycles`` later (a shift register; shared when asked twice)."""
         if cycles < 0:
             raise ValueError(f"cannot move {name} back in time by {-cycles} cycles")
-        key = (id(value), cycles)
-        if key in self._delayed:
-            return self._delayed[key]
-        out = value
-        for k in range(cycles):
-            out = self.reg(out, f"{name}_d{k + 1}")
-        self._delayed[key] = out
-        return out
+        chain = self._chains.setdefault(id(value), [value])  # one shift register per value, tapped
+        while len(chain) <= cycles:
+            chain.append(self.reg(chain[-1], f"{name}_d{len(chain)}", control=control))
+        return chain[cycles]
 
     def at(self, x: Timed, t: int, name: str = "v") -> Timed:
         return Timed(self.delay(x.value, t - x.t, name), x.type, t)

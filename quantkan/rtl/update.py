@@ -1,0 +1,41 @@
+"""The update delta in hardware: ``cast(lr * g, update)``, by the type's rounding or stochastic.
+
+Mirrors :class:`quantkan.golden._Updater`: a power-of-two learning rate is a re-labelled
+binary point (no logic), a constant is one more multiplier stage; stochastic rounding adds
+the low bits of a 32-bit LFSR lane (:mod:`quantkan.lfsr`) that steps once per learning
+sample, exactly as the golden model's lanes do.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, Value
+
+from quantkan.fixed import FixedType
+from quantkan.golden import LearningRate, stochastic_types
+from quantkan.rtl.arith import fixed_shape, lfsr32_next, stochastic_cast_expr
+from quantkan.rtl.pipeline import Builder, Timed
+
+__all__ = ["scaled", "delta"]
+
+
+def scaled(bld: Builder, g: Timed, lr: LearningRate, name: str) -> Timed:
+    """``lr * g`` exactly: free for a shift, else the product registered and one constant multiply."""
+    if lr.shift is not None:
+        return Timed(g.value, g.type.scaled(-lr.shift), g.t)
+    g_reg = bld.reg(g.value, name, fixed_shape(g.type))
+    st = FixedType(g.type.width + lr.constant.width, g.type.integer + lr.constant.integer, True)
+    return Timed(g_reg * lr.raw, st, g.t + 1)
+
+
+def delta(m: Module, bld: Builder, src: Timed, update_t: FixedType, stochastic: bool, lfsr_init: int | None,
+          step: Value, name: str) -> Value:
+    """The delta, registered (valid at ``src.t + 1``).  ``step`` advances the LFSR lane (the
+    learning sample's cycle); its next state supplies the random bits."""
+    _, _, drop = stochastic_types(src.type, update_t)
+    if not stochastic or drop <= 0:
+        return bld.cast(src, update_t, name).value
+    state = Signal(32, init=int(lfsr_init), name=bld.name(f"lfsr_{name}"))
+    nxt = lfsr32_next(state)
+    with m.If(step):
+        m.d.sync += state.eq(nxt)
+    return bld.reg(stochastic_cast_expr(src.value, nxt, src.type, update_t), name, fixed_shape(update_t))
