@@ -19,13 +19,12 @@ from quantkan import fixed, lfsr, tasks
 from quantkan.fixed import FixedType, Rounding
 from quantkan.golden import (
     DenseLayerFixed,
-    GridMap,
     KANLayerFixed,
     LearningRate,
     OnlineLearner,
 )
 from quantkan.models import KAN, MLP
-from quantkan.spline import basis, basis_derivative
+from quantkan.spline import basis_derivative
 from quantkan.twin import FloatLearner
 
 # ---------------------------------------------------------------------------------------

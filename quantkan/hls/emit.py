@@ -8,11 +8,9 @@ golden step in ap_fixed, where every assignment is the golden model's cast.
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
