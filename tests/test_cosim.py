@@ -67,18 +67,25 @@ def test_icarus_bit_exact(tmp_path):
 
 
 @needs_verilator
-def test_a_wrong_rounding_in_the_rtl_is_caught(tmp_path, monkeypatch):
-    """The generator with one cast broken (the coefficient update rounds differently) fails."""
+def test_make_sim_fails_when_the_rtl_is_broken(tmp_path, monkeypatch, capsys):
+    """quantkan sim on a generator with one cast broken (the coefficient update rounds by
+    another mode): the run reports mismatches and exits 1."""
     real = coefbank.cast_expr
 
     def wrong(m, value, src, dst):
         return real(m, value, src, dst.with_modes(rounding="AP_TRN" if dst.rounding.value != "AP_TRN" else "AP_RND"))
 
-    model = KAN([1, 1], grid=(-1.0, 1.0, 8), order=3, bits=16,
-                types={"update": "ap_fixed<20,3,AP_RND_CONV,AP_SAT>"})
+    config = tmp_path / "wide_update.toml"
+    config.write_text((EXAMPLES / "drift_kan.toml").read_text().replace(
+        'coef = "ap_fixed<16,3,AP_RND_CONV,AP_SAT>"',
+        'coef = "ap_fixed<16,3,AP_RND_CONV,AP_SAT>"\nupdate = "ap_fixed<20,3,AP_RND_CONV,AP_SAT>"'))
+    args = ["sim", str(config), "--n", "300", "--schedule", "pipelined", "--simulator", "verilator",
+            "--quiet", "-o", str(tmp_path / "out")]
+    assert main(args) == 0  # the same run passes with the generator intact
     monkeypatch.setattr(coefbank, "cast_expr", wrong)
-    r = cosim_score(tmp_path, model, "verilator", "pipelined", n=300, gaps=False, rounding="type")
-    assert r.coefficient_mismatches + r.output_mismatches > 0
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "<-- FAIL" in out and out.splitlines()[-1].startswith("FAIL"), out
 
 
 @needs_verilator
