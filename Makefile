@@ -1,5 +1,6 @@
 # Every target creates or reuses its virtual environment and installs what it needs: nothing
 # else is assumed but python3 (>= 3.10), g++ and make.
+comma      := ,
 PYTHON     ?= python3
 VENV       ?= .venv
 PY         := $(VENV)/bin/python
@@ -9,7 +10,6 @@ STAMP      := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 KERAS_VENV ?= .venv-keras
 KERAS_PY   := $(KERAS_VENV)/bin/python
 KERAS_STAMP := $(KERAS_VENV)/.installed-keras
-comma      := ,
 
 .PHONY: venv venv-keras test test-main test-keras test-full demo sim clean
 
