@@ -30,6 +30,8 @@ __all__ = [
     "cast",
     "shift_left",
     "shift_right",
+    "pack",
+    "unpack",
 ]
 
 # Raw values live in int64.  Rounding adds one carry and wrapping needs a
@@ -388,3 +390,17 @@ def shift_right(raw: object, t: FixedType, n: int) -> np.ndarray:
     if n < 0:
         return shift_left(r, t, -n)
     return r >> min(n, 63)
+
+
+def pack(raw: object, t: FixedType) -> int:
+    """Raw values of ``t`` side by side in one bit vector, value 0 in the low bits: how a
+    memory word or a flattened Verilog port carries them (two's complement, ``t.width`` each)."""
+    mask = (1 << t.width) - 1
+    return sum((int(v) & mask) << (t.width * k) for k, v in enumerate(np.asarray(raw).reshape(-1)))
+
+
+def unpack(word: int, t: FixedType, count: int) -> list[int]:
+    """The ``count`` raw values of ``t`` in a bit vector made by :func:`pack`."""
+    mask, sign = (1 << t.width) - 1, 1 << (t.width - 1)
+    values = [(int(word) >> (t.width * k)) & mask for k in range(count)]
+    return [v - (1 << t.width) if t.signed and v & sign else v for v in values]

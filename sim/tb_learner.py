@@ -25,22 +25,9 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
 
+from quantkan.fixed import FixedType, pack, unpack
 from quantkan.rtl.export import param_address
 from quantkan.rtl.verify import Drive, Observed
-
-
-def _pack(values, width: int) -> int:
-    mask = (1 << width) - 1
-    return sum((int(v) & mask) << (width * k) for k, v in enumerate(values))
-
-
-def _unpack(word: int, width: int, count: int) -> list[int]:
-    mask, sign = (1 << width) - 1, 1 << (width - 1)
-    out = []
-    for k in range(count):
-        v = (word >> (width * k)) & mask
-        out.append(v - (1 << width) if v & sign else v)
-    return out
 
 
 @cocotb.test()
@@ -48,10 +35,9 @@ async def stream_and_read_back(dut):
     job = Path(os.environ["QUANTKAN_JOB"])
     meta = json.loads((job / "quantkan_rtl.json").read_text())
     drive = Drive.load(job / "drive.npz")
-    w_in, w_out, w_coef = (meta["widths"][k] for k in ("input", "output", "coef"))
+    t_in, t_out, t_coef = (FixedType.parse(meta["types"][k]) for k in ("input", "output", "coef"))
     n_out, step = meta["n_out"], meta["timing"]["step"]
     shapes = [tuple(s) for s in meta["coefficient_shapes"]]
-    signed_coef = meta["signed"]["coef"]
 
     ys, accepts, outs, params = [], [], [], []
     cycle = 0
@@ -61,7 +47,7 @@ async def stream_and_read_back(dut):
         await FallingEdge(dut.clk)
         cycle += 1
         if int(dut.y_valid.value):
-            ys.append(_unpack(int(dut.y.value), w_out, n_out))
+            ys.append(unpack(int(dut.y.value), t_out, n_out))
             outs.append(cycle)
 
     async def read_back() -> list[np.ndarray]:
@@ -71,8 +57,7 @@ async def stream_and_read_back(dut):
             for j, i, c in np.ndindex(shape):
                 dut.p_addr.value = param_address(meta, l, j, i, c)
                 await tick()
-                raw = int(dut.p_rdata.value)
-                got[l][j, i, c] = _unpack(raw, w_coef, 1)[0] if signed_coef else raw
+                got[l][j, i, c] = unpack(int(dut.p_rdata.value), t_coef, 1)[0]
         dut.p_sel.value = 0
         await tick()  # ready reads p_sel: let the release settle before the stream resumes
         return got
@@ -92,8 +77,8 @@ async def stream_and_read_back(dut):
         dut.valid.value = 0
         for _ in range(int(drive.gaps[s])):
             await tick()
-        dut.x.value = _pack(drive.x[s], w_in)
-        dut.target.value = _pack(drive.target[s], w_out)
+        dut.x.value = pack(drive.x[s], t_in)
+        dut.target.value = pack(drive.target[s], t_out)
         dut.learn.value = int(drive.learn[s])
         dut.valid.value = 1
         while True:

@@ -122,3 +122,12 @@ def test_quantize_exact_for_doubles_far_outside_the_grid():
     assert FixedType(10, -20, rounding="AP_TRN_ZERO").quantize(-1e-300) == 0
     assert FixedType(10, 4).quantize(2.0 ** 80) == 0  # wraps: every kept bit is zero
     assert FixedType(10, 4, overflow="AP_SAT").quantize(1e300) == 511
+
+
+def test_pack_and_unpack_carry_raw_values_as_a_bit_vector():
+    s, u = FixedType.parse("ap_fixed<6,2>"), FixedType.parse("ap_ufixed<6,2>")
+    word = fixed.pack([-1, 5, -32, 31], s)
+    assert word == 0b111111 | (5 << 6) | (0b100000 << 12) | (31 << 18)  # value 0 in the low bits
+    assert fixed.unpack(word, s, 4) == [-1, 5, -32, 31]
+    assert fixed.unpack(fixed.pack([63, 0, 32], u), u, 3) == [63, 0, 32]  # unsigned: no sign extension
+    assert fixed.unpack(word, u, 1) == [63]

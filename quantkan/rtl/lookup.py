@@ -10,7 +10,7 @@ from __future__ import annotations
 from amaranth.hdl import Module, Mux, Signal, Value, unsigned
 from amaranth.lib.memory import Memory
 
-from quantkan.fixed import FixedType
+from quantkan.fixed import FixedType, pack
 from quantkan.golden import GridMap
 from quantkan.rtl.arith import fixed_shape
 from quantkan.rtl.pipeline import Builder, Timed
@@ -38,7 +38,7 @@ def table_rom(m: Module, bld: Builder, name: str, table, t: FixedType, row: Valu
     cycle after ``at``.  Marked ``rom_style = "block"``: one RAMB18 (or DP16KD/EBRs) instead
     of hundreds of LUTs, and the same cost whatever the grid."""
     w = t.width
-    init = [sum((int(v) & ((1 << w) - 1)) << (w * n) for n, v in enumerate(r)) for r in table]
+    init = [pack(r, t) for r in table]
     mem = Memory(shape=unsigned(w * len(table[0])), depth=len(table), init=init, attrs={"rom_style": "block"})
     m.submodules[bld.name(name)] = mem
     port = mem.read_port()
