@@ -17,6 +17,7 @@ from amaranth.lib.wiring import In, Out
 from quantkan.boards.protocol import CMD, STATUS_OFFSET, Hello, Spec, nbytes
 from quantkan.boards.uart import UARTRx, UARTTx, divisor_for
 from quantkan.models import KAN
+from quantkan.rtl.arith import fit
 
 __all__ = ["Bridge", "UARTLearner", "LEDS"]
 
@@ -173,11 +174,7 @@ class Bridge(wiring.Component):
 
 def _extend(value, n_bytes: int, is_signed: bool):
     """``value`` widened to whole bytes, sign- or zero-extended."""
-    v = value.as_signed() if is_signed else value.as_unsigned()
-    pad = 8 * n_bytes - len(v)
-    if pad <= 0:
-        return v[:8 * n_bytes]
-    return Cat(v, *([v[-1]] * pad)) if is_signed else Cat(v, Const(0, pad))
+    return fit(value.as_signed() if is_signed else value.as_unsigned(), 8 * n_bytes)
 
 
 class UARTLearner(wiring.Component):

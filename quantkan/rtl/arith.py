@@ -11,6 +11,7 @@ its rounding adder (or nothing at all).
 Helpers:
 
 - :func:`fixed_shape` -- the Amaranth shape that carries a :class:`FixedType`'s raw bits;
+- :func:`fit` -- a value sign- or zero-extended (or truncated) to a width;
 - :func:`cast_expr` -- ``cast(raw, src, dst)`` for every rounding and overflow mode;
 - :func:`stochastic_cast_expr` -- the golden model's stochastic rounding (add random bits
   below the kept LSB, truncate, then ``dst``'s overflow mode);
@@ -30,6 +31,7 @@ from quantkan.lfsr import MASK32, POLY
 
 __all__ = [
     "fixed_shape",
+    "fit",
     "cast_expr",
     "stochastic_cast_expr",
     "lfsr32_next",
@@ -44,7 +46,7 @@ def fixed_shape(t: FixedType) -> Shape:
 
 
 # -- bit-level helpers ---------------------------------------------------------
-def _fit(x: Value, width: int) -> Value:
+def fit(x: Value, width: int) -> Value:
     """``x`` sign- or zero-extended (by its own signedness) or truncated to ``width`` bits.
 
     Keeps ``x``'s signedness; the value is preserved when it widens and taken modulo
@@ -70,7 +72,7 @@ def _as_raw(value: Value, t: FixedType) -> Value:
 
     A narrower ``value`` is first extended by its own signedness (value preserving).
     """
-    v = _fit(Value.cast(value), t.width)
+    v = fit(Value.cast(value), t.width)
     return v.as_signed() if t.signed else v.as_unsigned()
 
 
@@ -132,7 +134,7 @@ def cast_expr(m: Module | None, value: Value, src: FixedType, dst: FixedType) ->
     shift = 0
     if drop > 0:
         ext_w = max(w_src, drop + 1)  # room for the half bit and at least one kept bit
-        ext = _fit(v, ext_w)  # sign/zero extension: the dropped bits of r as NumPy sees them
+        ext = fit(v, ext_w)  # sign/zero extension: the dropped bits of r as NumPy sees them
         q = ext[drop:]
         q = q.as_signed() if src.signed else q.as_unsigned()
         half = ext[drop - 1]
@@ -143,7 +145,7 @@ def cast_expr(m: Module | None, value: Value, src: FixedType, dst: FixedType) ->
             p = q
         elif wrap:
             # Only the low W bits survive a wrap: round in W bits, modulo 2**W.
-            p = _fit(_fit(q, w_dst) + inc, w_dst)
+            p = fit(fit(q, w_dst) + inc, w_dst)
         else:
             p = q + inc  # Amaranth widens by one bit: the carry out is kept
             p_max += 1
@@ -156,9 +158,9 @@ def cast_expr(m: Module | None, value: Value, src: FixedType, dst: FixedType) ->
     if shift >= w_dst:
         low = Const(0, w_dst)
     elif shift == 0:
-        low = _fit(p, w_dst).as_unsigned()
+        low = fit(p, w_dst).as_unsigned()
     else:
-        low = Cat(Const(0, shift), _fit(p, w_dst - shift))
+        low = Cat(Const(0, shift), fit(p, w_dst - shift))
 
     if wrap:
         y = low
