@@ -29,10 +29,9 @@ def uart_cosim(model: KAN, x_raw: np.ndarray, target_raw: np.ndarray, learn: np.
     from amaranth.back import verilog
 
     from quantkan.boards.bridge import UARTLearner
-    from quantkan.rtl.cosim import Simulation
+    from quantkan.rtl.cosim import Simulation, job_folder
 
-    job = Path(job_dir).resolve()
-    job.mkdir(parents=True, exist_ok=True)
+    job = job_folder(job_dir)
     baud = 1_000_000
     core = UARTLearner(model, clk_hz=divisor * baud, baud=baud, schedule=schedule, lr=lr, rounding=rounding,
                        seed=seed)

