@@ -31,13 +31,15 @@ KEYS = {"title", "kind", "vendor", "family", "flow", "platform", "device", "pack
 
 
 def boards_dir() -> Path:
-    """``boards/`` of the source tree (``QUANTKAN_BOARDS`` overrides it)."""
+    """The board definitions: ``QUANTKAN_BOARDS`` if set, else ``boards/`` as installed (see
+    :mod:`quantkan.resources`)."""
     import os
 
-    path = Path(os.environ.get("QUANTKAN_BOARDS", Path(__file__).resolve().parents[2] / "boards"))
+    from quantkan.resources import shipped_dir
+
+    path = Path(os.environ["QUANTKAN_BOARDS"]) if "QUANTKAN_BOARDS" in os.environ else shipped_dir("boards")
     if not path.is_dir():
-        raise RuntimeError(f"board definitions not found in {path}: the board flows run from a source "
-                           "checkout (pip install -e .), or set QUANTKAN_BOARDS")
+        raise ValueError(f"QUANTKAN_BOARDS={path} is not a folder of board definitions")
     return path
 
 

