@@ -18,7 +18,7 @@ from quantkan.fixed import FixedType, Rounding
 from quantkan.golden import DenseLayerFixed, KANLayerFixed, OnlineLearner, _Updater, stochastic_types
 from quantkan.models import KAN, Model
 
-__all__ = ["export", "DEFAULT_PART", "DEFAULT_CLOCK_NS", "TOP"]
+__all__ = ["export", "random_stream", "DEFAULT_PART", "DEFAULT_CLOCK_NS", "TOP", "TB_SAMPLES"]
 
 DEFAULT_PART = "xcvu13p-flga2577-2-e"  # the reference paper's device
 DEFAULT_CLOCK_NS = 5.0
@@ -156,8 +156,10 @@ def export(model: Model, out_dir: str | Path, part: str = DEFAULT_PART, clock_ns
            stream: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Path:
     """Write the HLS project for ``model`` learning with (lr, rounding, seed), D = 0.
 
-    ``stream`` = (x_raw, target_raw, learn) writes tb_data/ for the C++ testbench
-    with the golden model's outputs as the expected results.
+    ``stream`` = (x_raw, target_raw, learn) is what tb_data/ holds for the C++ testbench,
+    with the golden model's outputs as the expected results; without one, the testbench
+    replays :data:`TB_SAMPLES` seeded random samples over the input and output types' ranges,
+    so every project's own testbench (and Vitis csim) has data to check.
     """
     if not (isinstance(clock_ns, (int, float)) and clock_ns > 0):
         raise ValueError(f"clock period must be a positive number of ns, got {clock_ns!r}")
@@ -184,9 +186,7 @@ def export(model: Model, out_dir: str | Path, part: str = DEFAULT_PART, clock_ns
             "seed": seed, "delay": 0, "n_params": n_params,
             "parameters": [{"name": p.name, "shape": list(p.values.shape)} for p in params]}
     (out / "quantkan.json").write_text(json.dumps(meta, indent=2) + "\n")
-    tb_files = []
-    if stream is not None:
-        tb_files = _write_tb_data(out, model, learner, *stream)
+    tb_files = _write_tb_data(out, model, learner, *(stream if stream is not None else random_stream(model, seed)))
     (out / "build.tcl").write_text(_build_tcl(part, clock_ns, tb_files))
     (out / "README.md").write_text(_readme(model, part, clock_ns))
     return out
@@ -344,6 +344,20 @@ void {TOP}(const qk_input_t x[N_IN], const qk_output_t target[N_OUT], bool learn
     }}
 }}
 """
+
+
+#: Samples of the testbench stream when none is given.
+TB_SAMPLES = 256
+
+
+def random_stream(model: Model, seed: int = 0, n: int = TB_SAMPLES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x_raw, target_raw, learn): ``n`` samples uniform over the raw ranges of the input and
+    output types, learning on every sample."""
+    rng = np.random.default_rng(seed)
+    ti, to = model.types.input, model.types.output
+    x = rng.integers(ti.min_raw, ti.max_raw, size=(n, model.layers[0]), endpoint=True)
+    target = rng.integers(to.min_raw, to.max_raw, size=(n, model.layers[-1]), endpoint=True)
+    return x, target, np.ones(n, dtype=bool)
 
 
 def _write_tb_data(out: Path, model: Model, learner: OnlineLearner, x_raw, target_raw, learn) -> list[str]:
