@@ -23,7 +23,7 @@ from quantkan.fixed import FixedType, Overflow, Rounding
 from quantkan.lfsr import LFSRBank
 from quantkan.models import KAN, MLP, Model
 
-__all__ = ["LearningRate", "GridMap", "OnlineLearner", "UPDATE_ROUNDINGS"]
+__all__ = ["LearningRate", "GridMap", "OnlineLearner", "UPDATE_ROUNDINGS", "check_learning_rate"]
 
 UPDATE_ROUNDINGS = ("type", "stochastic")
 LFSR_BITS = 32
@@ -39,6 +39,13 @@ class Layer(Protocol):
     def apply(self, update: Any) -> None: ...
 
 
+def check_learning_rate(lr: Any) -> float:
+    """``lr`` as a float if it is a number in (0, 1), the range both learners accept, else ValueError."""
+    if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and 0 < lr < 1):
+        raise ValueError(f"learning rate must be a number in (0, 1), got {lr!r}")
+    return float(lr)
+
+
 @dataclass(frozen=True)
 class LearningRate:
     """A power of two (a shift: exact, no multiplier) or a fixed-point constant."""
@@ -50,8 +57,7 @@ class LearningRate:
 
     @classmethod
     def of(cls, lr: float) -> LearningRate:
-        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and 0 < lr < 1):
-            raise ValueError(f"learning rate must be a number in (0, 1), got {lr!r}")
+        lr = check_learning_rate(lr)
         mantissa, exponent = math.frexp(lr)
         if mantissa == 0.5:
             return cls(float(lr), 1 - exponent, None, 1)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from quantkan.golden import Pipeline, _delays
+from quantkan.golden import Pipeline, _delays, check_learning_rate
 from quantkan.models import KAN, MLP, Model
 from quantkan.spline import basis, basis_derivative
 
@@ -80,6 +80,7 @@ class FloatLearner:
     """
 
     def __init__(self, model: Model, lr: float = 2.0 ** -4, delay: int | Sequence[int] = 0) -> None:
+        lr = check_learning_rate(lr)  # the fixed learner's range: a twin must not learn what it cannot
         self.model = model
         self.params = float_parameters(model)
         n_layers = len(model.layers) - 1
