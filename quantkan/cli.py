@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from quantkan.errors import missing_module
 from quantkan.fixed import FixedType, Rounding, add, cast
+from quantkan.tasks import TASKS
+from quantkan.options import (Parser, add_config, add_model_file, add_output, deprecated_alias, nonnegative_int,
+                              positive_float, positive_int, warn)
 
 # Subsystems that bring their own commands: each module has ``add_commands(sub, export)``
 # (``sub`` the top-level subparsers, ``export`` those of ``quantkan export``) and imports
@@ -23,7 +30,7 @@ def _quantize(args: argparse.Namespace) -> int:
     raw = t.quantize(values)
     print(f"{t}: lsb {t.lsb:g}, range [{t.min:g}, {t.max:g}]")
     for v, r, q in zip(values, raw, t.to_float(raw)):
-        print(f"  {v!r:>24} -> raw {int(r):>12}  = {q!r}")
+        print(f"  {float(v)!r:>24} -> raw {int(r):>12}  = {float(q)!r}")
     return 0
 
 
@@ -54,47 +61,71 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from quantkan.config import load_config
-    from quantkan.train import build_run, train
+    from quantkan.train import build_run, model_from_file, train
 
+    kind, model_file = args.kind, args.model
+    if model_file in ("kan", "mlp"):  # --model was the kind before it named a file everywhere
+        warn(f"--model {model_file} is deprecated: use --kind {model_file} (--model names a .qkan file)")
+        kind, model_file = model_file, None
     config = load_config(args.config) if args.config else {}
-    overrides = {"kind": args.model, "bits": args.bits,
+    overrides = {"kind": kind, "bits": args.bits,
                  "task": {"name": args.task, "n": args.n},
                  "learning": {"lr": args.lr, "delay": args.delay, "rounding": args.rounding, "seed": args.seed}}
     if args.task and config.get("task", {}).get("name") not in (None, args.task):
         config = {**config, "task": {}}  # another task: the file's task settings do not apply
     model, stream, learning = build_run(config, overrides)
+    if model_file:
+        model = model_from_file(model, model_file, args.config or "the command line", args.model_replaces_config)
     print(f"quantkan train: {model!r}\n  task {stream.name} ({stream.n} samples, {stream.n_regimes} regimes), "
-          f"lr {learning['lr']}, delay {learning['delay']}, update rounding {learning['rounding']}")
+          f"lr {learning['lr']:g}, delay {learning['delay']}, update rounding {learning['rounding']}")
     result = train(model, stream, lr=learning["lr"], delay=learning["delay"], rounding=learning["rounding"],
                    seed=learning["seed"], twin=not args.no_twin, show_progress=not args.quiet)
-    print(result.table())
-    if args.out:
+    if result.stream.n:
+        print(result.table())
+    output = args.output
+    if result.interrupted:
+        output = output or f"{Path(args.config).stem if args.config else stream.name}.interrupted.qkan"
+        print(f"interrupted after {result.stream.n} of {stream.n} samples", file=sys.stderr)
+    if output:
         from quantkan import persist
-        path = persist.save(model, args.out, metadata={"task": stream.name, "samples": stream.n, **learning})
-        print(f"wrote model {path}")
-    if args.plot:
+        metadata = {"task": stream.name, "samples": result.stream.n, **learning}
+        path = persist.save(model, output, metadata=metadata)
+        metrics = path.with_suffix(".json")
+        metrics.write_text(json.dumps(_train_record(args, model, stream, learning, result), indent=2) + "\n")
+        print(f"wrote model {path} and metrics {metrics}" + (" (the model so far)" if result.interrupted else ""))
+    if args.plot and result.stream.n:
         from quantkan.plot import learning_curve
         print(f"wrote plot {learning_curve(result, args.plot)}")
-    return 0
+    return 130 if result.interrupted else 0
+
+
+def _train_record(args: argparse.Namespace, model: Any, stream: Any, learning: dict, result: Any) -> dict:
+    """What a person needs to keep and compare a training run: settings, results, versions."""
+    import platform
+
+    import quantkan
+    from quantkan.persist import model_config
+
+    return {"format": "quantkan-train", "version": 1, "config_file": args.config,
+            "model": model_config(model), "learning": learning,
+            "task": {"name": stream.name, **stream.params}, "results": result.metrics(),
+            "versions": {"quantkan": quantkan.__version__, "numpy": np.__version__,
+                         "python": platform.python_version()}}
 
 
 def _export_hls(args: argparse.Namespace) -> int:
     from quantkan import hls
-    from quantkan.config import load_config
-    from quantkan.persist import load
-    from quantkan.train import build_run
+    from quantkan.train import load_run
 
-    config = load_config(args.config)
-    model, stream, learning = build_run(config, {})
-    if args.model:
-        model = load(args.model)
+    model, stream, learning = load_run(args.config, args.model, args.model_replaces_config)
     n = min(args.samples, stream.n)
     tb_stream = (model.types.input.quantize(stream.x[:n]), model.types.output.quantize(stream.target[:n]),
-                 np.ones(n, dtype=bool)) if n > 0 else None
+                 np.ones(n, dtype=bool))
     out = hls.export(model, args.output, part=args.part, clock_ns=args.clock, lr=learning["lr"],
                      rounding=learning["rounding"], seed=learning["seed"], stream=tb_stream)
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    print(f"wrote Vitis HLS project {out} for {model!r} (part {args.part}, {args.clock:g} ns):")
+    print(f"wrote Vitis HLS project {out} for {model!r} (part {args.part}, {args.clock:g} ns), "
+          f"testbench of {n} task samples:")
     for f in files:
         print(f"  {f}")
     print(f"synthesize with Vitis: cd {out} && vitis_hls -f build.tcl")
@@ -102,39 +133,45 @@ def _export_hls(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="quantkan", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    import quantkan
+
+    parser = Parser(prog="quantkan", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"quantkan {quantkan.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     p = sub.add_parser("quantize", help="show how values quantize to an ap_fixed type")
     p.add_argument("type", help="e.g. 'ap_fixed<8,3,AP_RND_CONV,AP_SAT>'")
-    p.add_argument("values", nargs="+", type=float)
+    p.add_argument("values", nargs="+", type=float, help="values to quantize")
     p.set_defaults(run=_quantize)
     p = sub.add_parser("numbers", help="show what each rounding mode costs (a fixed-point tour)")
     p.set_defaults(run=_demo)
     p = sub.add_parser("train", help="stream a task through the golden learner and its float twin")
-    p.add_argument("config", nargs="?", help="an example file (TOML), e.g. examples/drift_kan.toml")
-    p.add_argument("--task", help="drift, drift2d or qubit (overrides the file)")
-    p.add_argument("--model", choices=("kan", "mlp"), help="model kind (a default model of that kind)")
-    p.add_argument("--bits", type=int, help="width of the default types (replaces the file's types)")
-    p.add_argument("--n", type=int, help="samples in the stream")
-    p.add_argument("--lr", type=float, help="learning rate (a power of two is a shift)")
-    p.add_argument("--delay", type=int, help="update delay D of the pipelined schedule")
+    add_config(p, "model, learning settings and task (without one: a default KAN on --task)", required=False)
+    p.add_argument("--task", choices=sorted(TASKS), help="the task (overrides the file's)")
+    p.add_argument("--kind", choices=("kan", "mlp"), help="model kind: a default model of that kind")
+    add_model_file(p, "continue training")
+    p.add_argument("--bits", type=positive_int, help="width of the default types (replaces the file's types)")
+    p.add_argument("--n", type=positive_int, help="samples in the stream (default: the task's)")
+    p.add_argument("--lr", type=float, help="learning rate in (0, 1); a power of two is a shift")
+    p.add_argument("--delay", type=nonnegative_int, help="update delay D of the pipelined schedule")
     p.add_argument("--rounding", choices=("type", "stochastic"), help="rounding of the update delta")
-    p.add_argument("--seed", type=int, help="seed of the initial parameters and the LFSRs")
-    p.add_argument("--out", help="write the trained model here (.qkan)")
-    p.add_argument("--plot", help="write a PNG learning curve here")
+    p.add_argument("--seed", type=nonnegative_int, help="seed of the initial parameters and the LFSRs")
+    add_output(p, "write the trained model here (.qkan) and its metrics beside it (.json)")
+    deprecated_alias(p, "--out", "-o/--output", dest="output")
+    p.add_argument("--plot", metavar="PNG", help="write a learning curve here")
     p.add_argument("--no-twin", action="store_true", help="skip the float64 twin")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(run=_train)
     export = sub.add_parser("export", help="write a backend project for a model").add_subparsers(
-        dest="backend", required=True)
+        dest="backend", required=True, parser_class=Parser)
     from quantkan.hls.emit import DEFAULT_CLOCK_NS, DEFAULT_PART
     p = export.add_parser("hls", help="a Vitis HLS project of the whole learning step")
-    p.add_argument("config", help="an example file (TOML): model, learning settings, task for the testbench")
-    p.add_argument("-o", "--output", required=True, help="project folder to write")
-    p.add_argument("--model", help="a trained model file (.qkan) to start from instead of the config's")
-    p.add_argument("--part", default=DEFAULT_PART, help=f"Xilinx part (default {DEFAULT_PART})")
-    p.add_argument("--clock", type=float, default=DEFAULT_CLOCK_NS, help="clock period in ns")
-    p.add_argument("--samples", type=int, default=1000, help="task samples replayed by the C++ testbench")
+    add_config(p, "model, learning settings, task for the testbench")
+    add_output(p, "project folder to write", required=True)
+    add_model_file(p)
+    p.add_argument("--part", default=DEFAULT_PART, help="Xilinx part")
+    p.add_argument("--clock", type=positive_float, default=DEFAULT_CLOCK_NS, help="clock period in ns")
+    p.add_argument("--samples", type=positive_int, default=1000,
+                   help="task samples the C++ testbench replays and checks")
     p.set_defaults(run=_export_hls)
     for name in _COMMAND_MODULES:
         importlib.import_module(name).add_commands(sub, export)
@@ -142,9 +179,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every user mistake or missing tool ends in one ``quantkan: error:`` line.
+
+    TypeError and ValueError are bad input, RuntimeError (and ToolError) a tool that is
+    missing or failed, ImportError an extra not installed, OSError a file, MemoryError a
+    request too large: none of them is a bug report, so none prints a traceback.  Exit status: 2 bad input, 1 a failed tool or
+    check, 130 interrupted.
+    """
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, OSError) as err:
+    except (TypeError, ValueError, OSError) as err:
         print(f"quantkan: error: {err}", file=sys.stderr)
         return 2
+    except ImportError as err:
+        print(f"quantkan: error: {missing_module(err)}", file=sys.stderr)
+        return 2
+    except MemoryError as err:
+        print(f"quantkan: error: out of memory ({err or 'no details'}): ask for less", file=sys.stderr)
+        return 2
+    except RuntimeError as err:
+        print(f"quantkan: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("quantkan: interrupted", file=sys.stderr)
+        return 130

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from quantkan.errors import ToolError
+
 __all__ = ["ap_types_dir", "cache_dir", "build_executable"]
 
 
@@ -23,14 +25,14 @@ def ap_types_dir() -> Path:
     """The ap_types include folder of the installed hls4ml (not imported, only located)."""
     spec = importlib.util.find_spec("hls4ml")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(
+        raise ToolError(
             "hls4ml is not installed; its ap_types headers are needed to compile C++ "
             "(pip install 'quantkan[hls]' or pip install hls4ml)")
     for location in spec.submodule_search_locations:
         path = Path(location) / "templates" / "vivado" / "ap_types"
         if (path / "ap_fixed.h").is_file():
             return path
-    raise RuntimeError("hls4ml is installed but its templates/vivado/ap_types/ap_fixed.h is missing")
+    raise ToolError("hls4ml is installed but its templates/vivado/ap_types/ap_fixed.h is missing")
 
 
 def cache_dir() -> Path:
@@ -44,7 +46,7 @@ def cache_dir() -> Path:
 def _compiler() -> str:
     cxx = os.environ.get("CXX", "g++")
     if shutil.which(cxx) is None:
-        raise RuntimeError(f"C++ compiler {cxx!r} not found; install g++ (apt-get install g++)")
+        raise ToolError(f"C++ compiler {cxx!r} not found; install g++ (apt-get install g++)")
     return cxx
 
 
@@ -82,7 +84,7 @@ def build_executable(sources: dict[str, str], name: str,
                    "-c", str(work / unit), "-o", str(obj)]
             done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode:
-                raise RuntimeError(f"g++ failed on {unit}:\n{done.stderr[-4000:]}")
+                raise ToolError(f"g++ failed on {unit}:\n{done.stderr[-4000:]}")
             return obj
 
         with ThreadPoolExecutor(jobs or os.cpu_count() or 1) as pool:
@@ -90,7 +92,7 @@ def build_executable(sources: dict[str, str], name: str,
         link = subprocess.run([cxx, *(["-shared"] if shared else []), *map(str, objects), "-o", str(work / name)],
                               capture_output=True, text=True)
         if link.returncode:
-            raise RuntimeError(f"linking {name} failed:\n{link.stderr[-4000:]}")
+            raise ToolError(f"linking {name} failed:\n{link.stderr[-4000:]}")
         target.parent.mkdir(parents=True, exist_ok=True)
         staged = work / "done"
         staged.mkdir()

@@ -35,7 +35,7 @@ import numpy as np
 from quantkan.models import KAN, MLP, Model, model_from_config
 
 __all__ = ["FORMAT", "VERSION", "SUPPORTED_VERSIONS", "SUFFIX", "save", "load", "load_metadata",
-           "model_config", "parameter_names", "parameter_digest"]
+           "model_config", "differences", "parameter_names", "parameter_digest"]
 
 FORMAT = "quantkan-model"
 VERSION = 1
@@ -79,6 +79,21 @@ def model_config(model: Model) -> dict[str, Any]:
                                 else str(getattr(model.types, f.name)))
                        for f in fields(model.types)}
     return config
+
+
+def differences(model: Model, other: Model) -> list[str]:
+    """What makes ``other`` a different architecture from ``model`` ("layers [1, 1] vs [2, 4, 1]", ...).
+
+    Parameter values are not compared: a trained file of the same architecture is what
+    ``--model`` is for.  An empty list means the two are interchangeable.
+    """
+    a, b = model_config(model), model_config(other)
+    found = [f"{key} {a.get(key)!r} vs {b.get(key)!r}" for key in sorted(set(a) | set(b))
+             if key != "types" and a.get(key) != b.get(key)]
+    if a.get("kind") == b.get("kind"):
+        found += [f"type {name} {a['types'].get(name)} vs {b['types'].get(name)}"
+                  for name in a["types"] if a["types"].get(name) != b["types"].get(name)]
+    return found
 
 
 def _header_bytes(header: dict[str, Any]) -> np.ndarray:

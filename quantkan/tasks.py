@@ -145,6 +145,11 @@ class Stream:
         return [(int(np.argmax(self.regime == r)), int(len(self.regime) - np.argmax(self.regime[::-1] == r)))
                 for r in range(self.n_regimes)]
 
+    def head(self, n: int) -> Stream:
+        """The first ``n`` samples (what a learner saw before it was stopped)."""
+        return Stream(self.name, self.x[:n], self.target[:n], self.regime[:n], self.input_range, self.metric,
+                      self.params)
+
     def __repr__(self) -> str:
         return (f"Stream({self.name!r}, n={self.n}, n_inputs={self.n_inputs}, "
                 f"n_outputs={self.n_outputs}, regimes={self.n_regimes}, "
@@ -444,10 +449,38 @@ def make_task(name: str, **kwargs: Any) -> Stream:
         factory = TASKS[name]
     except (KeyError, TypeError):
         raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}") from None
+    _check_fits_in_memory(kwargs.get("n"), kwargs.get("n_inputs", 2) + 2)
     try:
         return factory(**kwargs)
     except TypeError as exc:  # an argument the task does not take
         raise ValueError(f"bad arguments for task {name!r}: {exc}") from None
+
+
+#: Bytes a training run holds per sample and per stream column: the stream and its generation
+#: temporaries, the fixed-point and float predictions (float64 each), with room to spare.
+BYTES_PER_SAMPLE_COLUMN = 64
+
+
+def _available_memory() -> int | None:
+    """MemAvailable of /proc/meminfo in bytes (None where there is no such file)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _check_fits_in_memory(n: Any, columns: Any) -> None:
+    """Refuse a stream that cannot be held in memory at once, before trying to build it."""
+    if not isinstance(n, numbers.Integral) or not isinstance(columns, numbers.Integral):
+        return  # the task's own checks name the bad argument
+    need, have = int(n) * int(columns) * BYTES_PER_SAMPLE_COLUMN, _available_memory()
+    if have is not None and need > have:
+        raise ValueError(f"n = {n} samples would need about {need / 2**30:,.1f} GiB in memory (stream and "
+                         f"predictions are held whole); {have / 2**30:,.1f} GiB is available: use a smaller n")
 
 
 # ---------------------------------------------------------------------------------------

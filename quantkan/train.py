@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +18,7 @@ from quantkan.progress import progress
 from quantkan.tasks import Stream, make_task, windowed_metric
 from quantkan.twin import FloatLearner
 
-__all__ = ["TrainResult", "train", "default_model_config", "build_run"]
+__all__ = ["TrainResult", "train", "default_model_config", "build_run", "load_run", "model_from_file"]
 
 
 @dataclass
@@ -22,6 +27,21 @@ class TrainResult:
     learner: OnlineLearner
     fixed: np.ndarray  # (n, outputs) predictions of the fixed-point model, made before it learned each sample
     floating: np.ndarray | None  # the same for the float64 twin
+    seconds: float = 0.0  # wall time of the stream
+    interrupted: bool = False  # stopped by Ctrl-C: ``stream`` holds the samples learned so far
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.stream.n / self.seconds if self.seconds > 0 else 0.0
+
+    def metrics(self, fraction: float = 0.2) -> dict[str, Any]:
+        """Per-regime metrics as plain JSON-able values, for a results file."""
+        counts = np.bincount(self.stream.regime) if self.stream.n else []
+        return {"metric": self.stream.metric, "window": f"last {fraction:.0%} of each regime",
+                "samples": self.stream.n, "interrupted": self.interrupted,
+                "seconds": round(self.seconds, 3), "samples_per_second": round(self.samples_per_second, 1),
+                "regimes": [{"regime": r, "samples": int(counts[r]), "fixed": fx, "float": fl}
+                            for r, fx, fl in self.per_regime(fraction)]}
 
     def per_regime(self, fraction: float = 0.2) -> list[tuple[int, float, float | None]]:
         """(regime, fixed metric, float metric) over the last ``fraction`` of each regime."""
@@ -31,20 +51,25 @@ class TrainResult:
 
     def table(self, fraction: float = 0.2) -> str:
         metric = self.stream.metric
+        number = "{:16.4f}".format if metric == "accuracy" else "{:16.3e}".format
         lines = [f"{'regime':<8}{'samples':>8}{'fixed ' + metric:>16}{'float ' + metric:>16}{'ratio':>8}"
                  f"   (last {fraction:.0%} of each regime)"]
         counts = np.bincount(self.stream.regime)
         for r, fx, fl in self.per_regime(fraction):
             ratio = f"{fx / fl:8.2f}" if fl else f"{'-':>8}"
-            fl_text = f"{fl:16.3e}" if fl is not None else f"{'-':>16}"
-            lines.append(f"{r:<8}{counts[r]:>8}{fx:16.3e}{fl_text}{ratio}")
+            fl_text = number(fl) if fl is not None else f"{'-':>16}"
+            lines.append(f"{r:<8}{counts[r]:>8}{number(fx)}{fl_text}{ratio}")
         return "\n".join(lines)
 
 
 def train(model: Model, stream: Stream, lr: float = 2.0 ** -3, delay: int | list[int] = 0,
           rounding: str = "type", seed: int = 0, twin: bool = True,
           show_progress: bool = True) -> TrainResult:
-    """Predict-then-learn on every sample, as an online learner on chip does."""
+    """Predict-then-learn on every sample, as an online learner on chip does.
+
+    Ctrl-C stops the stream between two samples: the result then covers the samples learned
+    so far (``interrupted``) and the model holds what it learned, ready to be saved.
+    """
     if stream.n_inputs != model.layers[0] or stream.n_outputs != model.layers[-1]:
         raise ValueError(f"task {stream.name!r} has {stream.n_inputs} inputs and {stream.n_outputs} outputs; "
                          f"the model's layers are {model.layers}")
@@ -52,12 +77,42 @@ def train(model: Model, stream: Stream, lr: float = 2.0 ** -3, delay: int | list
     floater = FloatLearner(model, lr=learner.lr.value, delay=delay) if twin else None
     fixed_out = np.empty_like(stream.target)
     float_out = np.empty_like(stream.target) if twin else None
-    for n, (x, target) in enumerate(progress(stream, len(stream), f"{stream.name}", enabled=show_progress)):
-        if floater is not None:
-            float_out[n] = floater.step(x, target)
-        fixed_out[n] = learner.step(x, target)
+    done, started = 0, time.perf_counter()
+    with _ctrl_c_stops() as stopped:
+        for x, target in progress(stream, len(stream), f"{stream.name}", enabled=show_progress):
+            if stopped():
+                break
+            if floater is not None:
+                float_out[done] = floater.step(x, target)
+            fixed_out[done] = learner.step(x, target)
+            done += 1
     learner.flush()
-    return TrainResult(stream, learner, fixed_out, float_out)
+    seconds = time.perf_counter() - started
+    if done < stream.n:
+        return TrainResult(stream.head(done), learner, fixed_out[:done],
+                           None if float_out is None else float_out[:done], seconds, interrupted=True)
+    return TrainResult(stream, learner, fixed_out, float_out, seconds)
+
+
+@contextmanager
+def _ctrl_c_stops() -> Iterator[Any]:
+    """While active, the first Ctrl-C asks the loop to stop after the current sample (so no
+    sample is half learned); a second one interrupts at once."""
+    requested = [False]
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False  # signal handlers belong to the main thread
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if requested[0]:
+            raise KeyboardInterrupt
+        requested[0] = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: requested[0]
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def default_model_config(kind: str, n_inputs: int, n_outputs: int) -> dict[str, Any]:
@@ -88,3 +143,31 @@ def build_run(config: dict[str, Any], overrides: dict[str, Any]) -> tuple[Model,
     learning.update({k: v for k, v in overrides.get("learning", {}).items() if v is not None})
     model = model_from_config(model_cfg, seed=learning["seed"])
     return model, stream, learning
+
+
+def load_run(config_path: str, model_path: str | None = None, replaces_config: bool = False,
+             overrides: dict[str, Any] | None = None) -> tuple[Model, Stream, dict[str, Any]]:
+    """:func:`build_run` of a config file, the model optionally read from a saved file.
+
+    The file must hold the config's architecture (a trained copy of it), else it is refused at
+    once, naming what differs, unless ``replaces_config``: a wrong file used silently, or found
+    out after a long Verilator build, is worse than an error.
+    """
+    from quantkan.config import load_config
+
+    model, stream, learning = build_run(load_config(config_path), overrides or {})
+    if model_path:
+        model = model_from_file(model, model_path, config_path, replaces_config)
+    return model, stream, learning
+
+
+def model_from_file(model: Model, model_path: str, source: str, replaces_config: bool = False) -> Model:
+    """The model saved in ``model_path``, if it has ``model``'s architecture (or ``replaces_config``)."""
+    from quantkan.persist import differences, load
+
+    loaded = load(model_path)
+    differ = differences(model, loaded)
+    if differ and not replaces_config:
+        raise ValueError(f"model file {model_path} does not match the model of {source}: {'; '.join(differ)} "
+                         "(config vs file); pass --model-replaces-config to use the file's model anyway")
+    return loaded

@@ -16,7 +16,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 def test_train_default_example_writes_model_and_plot(tmp_path, capsys):
     model_path, plot_path = tmp_path / "new" / "m.qkan", tmp_path / "other" / "curve.png"
     code = main(["train", str(EXAMPLES / "drift_kan.toml"), "--n", "600", "--quiet",
-                 "--out", str(model_path), "--plot", str(plot_path)])
+                 "-o", str(model_path), "--plot", str(plot_path)])
     out = capsys.readouterr().out
     assert code == 0
     assert "fixed mse" in out and "float mse" in out
@@ -36,7 +36,7 @@ def test_every_example_loads_and_runs(example, capsys):
 
 
 def test_command_line_overrides(capsys):
-    assert main(["train", "--task", "qubit", "--model", "mlp", "--bits", "10", "--n", "300", "--quiet"]) == 0
+    assert main(["train", "--task", "qubit", "--kind", "mlp", "--bits", "10", "--n", "300", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "MLP(layers=[2, 8, 1], weight=ap_fixed<10,2" in out and "accuracy" in out
 

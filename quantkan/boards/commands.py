@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from quantkan.options import add_config, add_model_file, add_output, positive_float, positive_int
+
 __all__ = ["add_commands"]
 
 DEFAULT_BAUD = 115200  # quantkan.boards.top.DEFAULT_BAUD, without importing Amaranth here
@@ -31,7 +33,7 @@ def _build(args: argparse.Namespace) -> int:
     from quantkan.rtl.commands import load_kan
 
     board = load_board(args.board)
-    model, _, learning = load_kan(args.config, args.model)
+    model, _, learning = load_kan(args.config, args.model, replaces_config=args.model_replaces_config)
     out = Path(args.output or Path("build") / board.name)
     settings = dict(schedule=args.schedule, lr=learning["lr"], rounding=learning["rounding"], seed=learning["seed"])
     print(f"quantkan build: {model!r} for {board.title} ({board.part})", flush=True)
@@ -46,16 +48,12 @@ def _build(args: argparse.Namespace) -> int:
             if script != "program.tcl":
                 print(f"build with Vivado: {project.command(script)}")
         return 0
-    from quantkan.boards.lattice import BuildFailed, build_bitstream
+    from quantkan.boards.lattice import build_bitstream
     from quantkan.boards.top import BoardTop, board_core
 
     core = board_core(board, model, args.baud, **settings)
     started = time.perf_counter()
-    try:
-        result = build_bitstream(board, BoardTop(board, core), out, allow_timing_fail=args.allow_timing_fail)
-    except BuildFailed as err:
-        print(f"quantkan: error: {err}", file=sys.stderr)
-        return 1
+    result = build_bitstream(board, BoardTop(board, core), out, allow_timing_fail=args.allow_timing_fail)
     (out / "quantkan_board.json").write_text(json.dumps(
         {"board": board.name, "part": board.part, "clock_mhz": board.clock_hz / 1e6, "baud": core.clk_hz // core.divisor,
          "spec": core.spec.as_dict()}, indent=2) + "\n")
@@ -72,11 +70,7 @@ def _flash(args: argparse.Namespace) -> int:
     from quantkan.boards.registry import load_board
 
     board = load_board(args.board)
-    try:
-        argv = flash(board, args.bitstream, dry_run=args.dry_run)
-    except RuntimeError as err:
-        print(f"quantkan: error: {err}", file=sys.stderr)
-        return 1
+    argv = flash(board, args.bitstream, dry_run=args.dry_run)
     print(("would run: " if args.dry_run else "ran: ") + " ".join(argv))
     return 0
 
@@ -99,11 +93,11 @@ class _Progress:
 def _stream(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from quantkan.boards.host import Client, ProtocolError, SerialLink, run_stream
+    from quantkan.boards.host import Client, SerialLink, run_stream
     from quantkan.boards.protocol import Spec
     from quantkan.rtl.commands import load_kan
 
-    model, stream, learning = load_kan(args.config, args.model, args.n)
+    model, stream, learning = load_kan(args.config, args.model, args.n, replaces_config=args.model_replaces_config)
     spec = Spec.for_model(model, args.schedule, learning["lr"], learning["rounding"], learning["seed"])
     ty = model.types
     x, target = ty.input.quantize(stream.x), ty.output.quantize(stream.target)
@@ -111,12 +105,8 @@ def _stream(args: argparse.Namespace) -> int:
     print(f"quantkan stream: {stream.name}, {len(x)} samples to {args.port} at {args.baud} baud; {model!r}", flush=True)
     with SerialLink(args.port, args.baud, timeout=args.timeout) as link:
         link.resync()
-        try:
-            result = run_stream(Client(link, spec), model, x, target, learn, learning["lr"], learning["rounding"],
-                                learning["seed"], load=not args.no_load, on_sample=_Progress(len(x), not args.quiet))
-        except ProtocolError as err:
-            print(f"quantkan: error: {err}", file=sys.stderr)
-            return 1
+        result = run_stream(Client(link, spec), model, x, target, learn, learning["lr"], learning["rounding"],
+                            learning["seed"], load=not args.no_load, on_sample=_Progress(len(x), not args.quiet))
     h = result.hello
     print(f"board: {h.n_in} in, {h.n_out} out, {h.schedule}, latency {h.latency} cycles at {h.clk_hz / 1e6:g} MHz "
           f"({1e3 * h.latency / h.clk_hz:.3g} us per prediction on chip), status {h.status_text()}")
@@ -136,32 +126,32 @@ def add_commands(sub: argparse._SubParsersAction, export: argparse._SubParsersAc
     p.set_defaults(run=_boards)
 
     p = sub.add_parser("build", help="a bitstream (Lattice boards, built here) or a Vivado project (Xilinx boards)")
-    p.add_argument("config", help="an example file (TOML): the model and its learning settings")
+    add_config(p, "the model and its learning settings")
     p.add_argument("--board", required=True, help="a board name (quantkan boards lists them)")
-    p.add_argument("-o", "--output", help="output folder (default build/<board>)")
-    p.add_argument("--model", help="a trained model file (.qkan) to start from")
-    p.add_argument("--schedule", choices=schedules, default="pipelined")
-    p.add_argument("--baud", type=int, default=DEFAULT_BAUD, help=f"UART baud rate (default {DEFAULT_BAUD})")
-    p.add_argument("--ooc-clock", type=float, default=200.0,
-                   help="MHz: the out-of-context clock of Vivado projects (default 200, the paper's)")
+    add_output(p, "output folder (default: build/<board>)")
+    add_model_file(p)
+    p.add_argument("--schedule", choices=schedules, default="pipelined", help="how samples enter the pipeline")
+    p.add_argument("--baud", type=positive_int, default=DEFAULT_BAUD, help="UART baud rate")
+    p.add_argument("--ooc-clock", type=positive_float, default=200.0,
+                   help="MHz: the out-of-context clock of Vivado projects (200: the paper's)")
     p.add_argument("--allow-timing-fail", action="store_true", help="write the bitstream even if timing fails")
     p.set_defaults(run=_build)
 
     p = sub.add_parser("flash", help="load a bitstream into a board (openFPGALoader or Vivado)")
     p.add_argument("bitstream", help="the .bit (.bin for iCE40) file that quantkan build wrote")
-    p.add_argument("--board", required=True)
+    p.add_argument("--board", required=True, help="the board it was built for")
     p.add_argument("--dry-run", action="store_true", help="print the programmer's command, do not run it")
     p.set_defaults(run=_flash)
 
     p = sub.add_parser("stream", help="stream a task to a board over its UART and compare with the golden model")
-    p.add_argument("config", help="the example file the bitstream was built from")
+    add_config(p, "the file the bitstream was built from")
     p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0")
-    p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
-    p.add_argument("--model", help="a trained model file (.qkan) to load into the board first")
+    p.add_argument("--baud", type=positive_int, default=DEFAULT_BAUD, help="UART baud rate it was built with")
+    add_model_file(p, "load into the board first")
     p.add_argument("--schedule", choices=schedules, default="pipelined", help="the schedule it was built with")
-    p.add_argument("--n", type=int, help="samples (default: the config's task length)")
+    p.add_argument("--n", type=positive_int, help="samples (default: the config's task length)")
     p.add_argument("--no-load", action="store_true",
                    help="keep the board's coefficients (compares only right after flashing)")
-    p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for each response")
+    p.add_argument("--timeout", type=positive_float, default=2.0, help="seconds to wait for each response")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(run=_stream)

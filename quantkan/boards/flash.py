@@ -13,6 +13,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from quantkan.errors import ToolError
+
 __all__ = ["flash_command", "flash", "BITSTREAM_SUFFIX"]
 
 BITSTREAM_SUFFIX = {"ecp5": ".bit", "ice40": ".bin", "series7": ".bit", "ultrascaleplus": ".bit"}
@@ -67,6 +69,6 @@ def flash(board, bitstream: str | Path, dry_run: bool = False) -> list[str]:
             return argv
         done = subprocess.run(argv, check=False)
         if done.returncode:
-            raise RuntimeError(f"{Path(argv[0]).name} failed (exit {done.returncode}) loading {bitstream} "
+            raise ToolError(f"{Path(argv[0]).name} failed (exit {done.returncode}) loading {bitstream} "
                                f"into {board.name}: is the board connected and powered?")
     return argv

@@ -28,12 +28,13 @@ from quantkan.boards.protocol import (
     request,
     response_length,
 )
+from quantkan.errors import ToolError
 from quantkan.models import KAN
 
 __all__ = ["Link", "SerialLink", "Client", "ProtocolError", "StreamResult", "run_stream"]
 
 
-class ProtocolError(RuntimeError):
+class ProtocolError(ToolError):
     """The board answered, but not as the framing says it must."""
 
 
@@ -52,7 +53,7 @@ class SerialLink:
         try:
             import serial
         except ImportError:
-            raise RuntimeError("pyserial is not installed: pip install 'quantkan[fpga]'") from None
+            raise ToolError("pyserial is not installed: pip install 'quantkan[fpga]'") from None
         try:
             self._port = serial.Serial(port, baudrate=baud, timeout=timeout)
         except (serial.SerialException, ValueError) as err:

@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from quantkan.errors import ToolError
+
 __all__ = ["LatticeBuild", "BuildFailed", "build_bitstream", "yosys_overrides", "script_steps", "parse_report",
            "fit_problems", "TOP_NAME"]
 
@@ -36,7 +38,7 @@ STEP_NAMES = {"YOSYS": "synthesis", "NEXTPNR_ECP5": "place and route", "NEXTPNR_
 PHASE = re.compile(r"^Info: (Packing|Running|Placed|Routing|Program finished|Max frequency|Checksum|Running main)")
 
 
-class BuildFailed(RuntimeError):
+class BuildFailed(ToolError):
     """A bitstream build stopped: the message names the step, the resource or the clock."""
 
 

@@ -6,43 +6,21 @@ Nothing here imports TensorFlow, QKeras or hls4ml until a command runs.
 from __future__ import annotations
 
 import argparse
-import functools
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from quantkan.options import add_config, add_model_file, add_output, nonnegative_int, positive_float
+
 __all__ = ["add_commands"]
 
 
-def _needs_extra(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """A missing TensorFlow/QKeras/hls4ml becomes a one-line CLI error naming the extra."""
-    @functools.wraps(run)
-    def wrapped(args: argparse.Namespace) -> int:
-        try:
-            return run(args)
-        except ImportError as err:
-            raise ValueError(str(err)) from None
-    return wrapped
-
-
-def _model_and_stream(args: argparse.Namespace) -> tuple[Any, Any]:
-    from quantkan.config import load_config
-    from quantkan.persist import load
-    from quantkan.train import build_run
-
-    model, stream, _ = build_run(load_config(args.config), {})
-    if args.model:
-        model = load(args.model)
-    return model, stream
-
-
-@_needs_extra
 def _export_hls4ml(args: argparse.Namespace) -> int:
     from quantkan.keras.hls4ml_convert import convert, golden_predict_raw, predict_raw
     from quantkan.models import KAN
+    from quantkan.train import load_run
 
-    model, stream = _model_and_stream(args)
+    model, stream, _ = load_run(args.config, args.model, args.model_replaces_config)
     if isinstance(model, KAN):
         from quantkan.keras.layer import from_quantkan
         keras_model, via = from_quantkan(model), "a Keras model of quantkan KANLayers"
@@ -76,7 +54,6 @@ def _parse_types(items: list[str]) -> dict[str, str]:
     return types
 
 
-@_needs_extra
 def _import(args: argparse.Namespace) -> int:
     from quantkan import persist
     from quantkan.keras._deps import require
@@ -106,19 +83,19 @@ def add_commands(sub: Any, export: Any) -> None:
     from quantkan.hls.emit import DEFAULT_CLOCK_NS, DEFAULT_PART
 
     p = export.add_parser("hls4ml", help="an hls4ml project of the forward pass (needs quantkan[keras])")
-    p.add_argument("config", help="an example file (TOML)")
-    p.add_argument("-o", "--output", required=True, help="project folder to write")
-    p.add_argument("--model", help="a trained model file (.qkan) to start from instead of the config's")
-    p.add_argument("--backend", choices=("Vitis", "Vivado"), default="Vitis")
-    p.add_argument("--part", default=DEFAULT_PART, help=f"Xilinx part (default {DEFAULT_PART})")
-    p.add_argument("--clock", type=float, default=DEFAULT_CLOCK_NS, help="clock period in ns")
-    p.add_argument("--check", type=int, default=0, metavar="N",
+    add_config(p, "the model (and the task --check draws inputs from)")
+    add_output(p, "project folder to write", required=True)
+    add_model_file(p)
+    p.add_argument("--backend", choices=("Vitis", "Vivado"), default="Vitis", help="hls4ml backend")
+    p.add_argument("--part", default=DEFAULT_PART, help="Xilinx part")
+    p.add_argument("--clock", type=positive_float, default=DEFAULT_CLOCK_NS, help="clock period in ns")
+    p.add_argument("--check", type=nonnegative_int, default=0, metavar="N",
                    help="compile with g++ and compare N task inputs with the golden model, bit for bit")
     p.set_defaults(run=_export_hls4ml)
     p = sub.add_parser("import", help="a trained QKeras MLP or Keras KAN (.h5/.keras) as a .qkan model "
                                       "(needs quantkan[keras])")
     p.add_argument("keras_model", help="a saved Keras model")
-    p.add_argument("-o", "--output", required=True, help="model file to write (.qkan)")
+    add_output(p, "model file to write (.qkan)", required=True)
     p.add_argument("--type", action="append", default=[], metavar="NAME=TYPE",
                    help="a type the QKeras model does not give, e.g. input='ap_fixed<16,2,AP_RND_CONV,AP_SAT>'")
     p.set_defaults(run=_import)

