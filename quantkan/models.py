@@ -16,7 +16,7 @@ import numpy as np
 from quantkan.fixed import FixedType, Overflow, Rounding
 from quantkan.spline import Grid, SplineTables, build_tables
 
-__all__ = ["KANTypes", "MLPTypes", "KAN", "MLP", "Model", "model_from_config"]
+__all__ = ["KANTypes", "MLPTypes", "KAN", "MLP", "Model", "model_from_config", "MODEL_KEYS"]
 
 
 def _type(value: FixedType | str, name: str) -> FixedType:
@@ -252,6 +252,10 @@ class MLP:
 Model = KAN | MLP
 
 
+#: The keys of a config's [model] table per kind, besides ``kind`` and ``types`` (docs/reference.md).
+MODEL_KEYS = {"kan": {"layers", "grid", "order", "lut_bits", "bits", "init_scale"}, "mlp": {"layers", "bits"}}
+
+
 def model_from_config(config: dict[str, Any], seed: int | None = 0) -> Model:
     """Build a model from a config dict (the ``[model]`` table of an example file)."""
     if not isinstance(config, dict):
@@ -263,8 +267,7 @@ def model_from_config(config: dict[str, Any], seed: int | None = 0) -> Model:
         raise ValueError("model 'types' must be a table of name = 'ap_fixed<...>'")
     if types is not None:
         types = {k: v for k, v in types.items() if v is not None}
-    allowed = {"kan": {"layers", "grid", "order", "lut_bits", "bits", "init_scale"},
-               "mlp": {"layers", "bits"}}
+    allowed = MODEL_KEYS
     if kind not in allowed:
         raise ValueError(f"model kind must be 'kan' or 'mlp', got {kind!r}")
     unknown = set(cfg) - allowed[kind]
