@@ -91,6 +91,25 @@ def test_a_design_that_does_not_fit_names_the_resource(tmp_path):
     assert "ICESTORM_LC" not in str(err)
 
 
+def test_yosys_stopping_on_too_many_multipliers_is_reported_as_not_fitting(tmp_path):
+    """Issue 16, finding 7: `quantkan build examples/qubit_kan.toml --board icebreaker` printed
+    yosys's warnings while its error sat in the .rpt; the cause is 58 multipliers for 8 DSPs.
+    The logs below are excerpts of that build's."""
+    (tmp_path / "yosys.log").write_text("Warning: Driver-driver conflict for \\core.kan.slope1_l_3 [32] ...\n")
+    inferred = "".join(f"Checking quantkan_top.$flatten\\core.\\kan.${n}.mul for iCE40 DSP inference.\n"
+                       "  clock: \\cd_sync.clk_buf.i (posedge)\n" for n in range(58))
+    (tmp_path / f"{lattice.TOP_NAME}.rpt").write_text(
+        "2.29. Executing ICE40_DSP pass (map multipliers).\n" + inferred +
+        "ERROR: Output port quantkan_top.core.kan.slope1_l_1_SB_MAC16_O.O (SB_MAC16) is connected to constants\n")
+    step = lattice.Step("YOSYS", ["-q", "-l", f"{lattice.TOP_NAME}.rpt", f"{lattice.TOP_NAME}.ys"])
+    err = str(lattice._explain(load_board("icebreaker"), step, 1, tmp_path, tmp_path / "yosys.log"))
+    assert err.startswith("the design does not fit the iCE40UP5K-SG48 on icebreaker: ICESTORM_DSP: needs 58, the "
+                          "device has 8"), err
+    (tmp_path / f"{lattice.TOP_NAME}.rpt").write_text("ERROR: something else entirely\n")
+    err = str(lattice._explain(load_board("icebreaker"), step, 1, tmp_path, tmp_path / "yosys.log"))
+    assert "ERROR: something else entirely" in err and f"{lattice.TOP_NAME}.rpt" in err
+
+
 def test_a_failing_tool_is_reported_with_its_log(tmp_path, monkeypatch):
     board, _ = prepared(tmp_path / "p", "ulx3s")
     monkeypatch.setattr(lattice, "YOWASP", {**lattice.YOWASP, "YOSYS": "false"})
@@ -123,6 +142,14 @@ def test_the_default_example_fits_the_icebreaker(tmp_path, capsys):
     report = json.loads((out / "report.json").read_text())
     assert (out / "quantkan_top.bin").is_file() and report["timing_met"]
     assert report["utilization"]["ICESTORM_DSP"]["used"] == 8
+
+
+@pytest.mark.slow
+def test_the_qubit_example_on_the_icebreaker_fails_as_not_fitting(tmp_path, capsys):
+    """Issue 16, finding 7, end to end (~2 min): yosys stops; the message names the DSPs."""
+    assert main(["build", str(EXAMPLES / "qubit_kan.toml"), "--board", "icebreaker", "-o", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err.startswith("quantkan: error: the design does not fit the iCE40UP5K-SG48") and "ICESTORM_DSP" in err
 
 
 @pytest.mark.slow

@@ -247,15 +247,33 @@ def _timing_message(build: LatticeBuild) -> str:
             f"{build.clock_mhz:g} MHz (pass --allow-timing-fail to write the bitstream anyway)")
 
 
+#: DSP blocks of the devices where yosys itself may stop on too many multipliers (nextpnr reports
+#: the others' overflow in its utilization); named as nextpnr names the cell.
+DSP_BLOCKS = {"iCE40UP5K": ("ICESTORM_DSP", 8), "iCE40UP3K": ("ICESTORM_DSP", 4)}
+ICE40_DSP_INFERRED = re.compile(r"^Checking \S+ for iCE40 DSP inference\.$", re.M)
+
+
+def _dsp_overflow(part: str, yosys_log: str) -> list[str]:
+    """Multipliers yosys mapped to DSPs (its ICE40_DSP pass names each) beyond what the device has."""
+    cell, have = next((v for device, v in DSP_BLOCKS.items() if part.startswith(device)), (None, None))
+    need = len(ICE40_DSP_INFERRED.findall(yosys_log))
+    return [f"{cell}: needs {need}, the device has {have}"] if have is not None and need > have else []
+
+
+def _step_logs(step: Step, out_dir: Path, log_file: Path) -> list[Path]:
+    """What the step printed, then its tool's own log (yosys ``-l``, nextpnr ``--log``), where the
+    real error usually is: yosys's stdout may hold only warnings."""
+    return [log_file] + [out_dir / step.argv[i + 1] for i, a in enumerate(step.argv[:-1]) if a in ("-l", "--log")]
+
+
 def _explain(board, step: Step, code: int, out_dir: Path, log_file: Path) -> BuildFailed:
-    text = log_file.read_text(errors="replace") if log_file.is_file() else ""
-    tool_log = out_dir / f"{TOP_NAME}.tim"
-    if step.tool.startswith("NEXTPNR") and tool_log.is_file():
-        text = tool_log.read_text(errors="replace")
-    over = fit_problems(_log_utilization(text))
+    logs = _step_logs(step, out_dir, log_file)
+    text = "\n".join(p.read_text(errors="replace") for p in logs if p.is_file())
+    over = fit_problems(_log_utilization(text)) or _dsp_overflow(board.part, text)
     if over:
         return BuildFailed(f"the design does not fit the {board.part} on {board.name}: " + "; ".join(over) +
                            " -- choose a smaller model (fewer edges, narrower types) or a larger device")
     errors = [l for l in text.splitlines() if "ERROR" in l][-3:]
     detail = "\n".join(errors) if errors else text[-1500:]
-    return BuildFailed(f"{step.title} failed (exit {code}); {log_file.name} in {out_dir}:\n{detail}")
+    return BuildFailed(f"{step.title} failed (exit {code}); logs {', '.join(p.name for p in logs)} in {out_dir}:\n"
+                       f"{detail}")
