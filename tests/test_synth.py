@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -29,11 +30,17 @@ def test_growing_the_grid_costs_storage_not_datapath(tmp_path):
 
 def test_report_command_prints_the_counts(tmp_path, capsys):
     assert main(["report", str(EXAMPLES / "drift_kan.toml"), "-o", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     counts = {line.split()[0]: int(line.split()[-1]) for line in out.splitlines()
               if line.startswith("  ") and line.split()[-1].isdigit()}
     assert counts["DSP"] == 8 and counts["LUT"] > 0 and counts["FF"] > 0, out
     assert "learning step 7 cycles" in out
+    # issue 16: progress while yosys runs, its whole log kept, a summary to keep
+    assert any(line.startswith("  yosys ") and "SYNTH_XILINX" in line for line in err.splitlines()), err
+    log = (tmp_path / "synth.log").read_text()
+    assert "Executing SYNTH_XILINX pass" in log and "End of script" in log
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["cells"] and report["timing"]["step"] == 7 and report["config_file"].endswith("drift_kan.toml")
 
 
 def test_bad_synthesis_requests(tmp_path):

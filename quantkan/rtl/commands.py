@@ -60,8 +60,7 @@ def _sim(args: argparse.Namespace) -> int:
     cases = run_regression(model, stream.x, stream.target, out, lr=learning["lr"],
                            rounding=learning["rounding"], seed=learning["seed"], schedules=schedules,
                            simulators=simulators, checkpoints=args.checkpoints,
-                           log=None if args.quiet else sys.stderr)
-    print(summary(cases))
+                           log=None if args.quiet else sys.stderr, waves=args.waves)
     ok = all(case_ok(c) for c in cases)
     write_summary(out / "summary.json", args, model, learning, {
         "ok": ok, "task": {"name": stream.name, **stream.params},
@@ -71,8 +70,13 @@ def _sim(args: argparse.Namespace) -> int:
                   "output_mismatches": c.run.score.output_mismatches,
                   "coefficient_mismatches": c.run.score.coefficient_mismatches,
                   "coefficients_compared": c.run.score.coefficients_compared,
-                  "samples_per_second": round(c.run.samples_per_second, 1)} for c in cases]})
+                  "samples_per_second": round(c.run.samples_per_second, 1),
+                  "waves": str(c.run.waves) if c.run.waves else None} for c in cases]})
+    for c in cases:
+        if c.run.waves:
+            print(f"waves of {c.schedule}/{c.simulator}/{c.pattern}: {c.run.waves}")
     print(f"wrote {out / 'summary.json'}; exports and simulation jobs in {out}")
+    print(summary(cases))  # the verdict stays the last line
     return 0 if ok else 1
 
 
@@ -133,6 +137,8 @@ def add_commands(sub: argparse._SubParsersAction, export: argparse._SubParsersAc
     p.add_argument("--checkpoints", type=nonnegative_int, default=4,
                    help="coefficient read-backs during each run, besides the one at its end")
     add_output(p, "exports, simulation jobs and summary.json go here (default: build/sim/<config name>)")
+    p.add_argument("--waves", action="store_true",
+                   help="record every signal of each run (VCD from Verilator, FST from Icarus) to debug a mismatch")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(run=_sim)
 

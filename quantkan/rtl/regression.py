@@ -36,15 +36,18 @@ class Case:
 def run_regression(model: KAN, x, target, out_dir: str | Path, lr: float, rounding: str, seed: int,
                    schedules: tuple[str, ...] = SCHEDULES, simulators: tuple[str, ...] = ("verilator",),
                    patterns: tuple[str, ...] = PATTERNS, checkpoints: int = 4,
-                   log: TextIO | None = sys.stderr) -> list[Case]:
-    """Export, build and simulate every (schedule, simulator, pattern); return the scored cases."""
+                   log: TextIO | None = sys.stderr, waves: bool = False) -> list[Case]:
+    """Export, build and simulate every (schedule, simulator, pattern); return the scored cases.
+
+    ``waves`` records every signal of each run (a VCD or FST in its job folder), to debug a mismatch.
+    """
     out = Path(out_dir)
     cases = []
     for schedule in schedules:
         export = out / schedule
         export_verilog(model, export, schedule=schedule, lr=lr, rounding=rounding, seed=seed)
         for simulator in simulators:
-            cosim = Cosim(export, simulator)
+            cosim = Cosim(export, simulator, waves=waves)
             timing = _timing(cosim)
             if log:
                 log.write(f"[{schedule}/{simulator}] building ...\n")
