@@ -91,7 +91,7 @@ def _train(args: argparse.Namespace) -> int:
         metadata = {"task": stream.name, "samples": result.stream.n, **learning}
         path = persist.save(model, output, metadata=metadata)
         metrics = path.with_suffix(".json")
-        metrics.write_text(json.dumps(_train_record(args, model, stream, learning, result), indent=2) + "\n")
+        metrics.write_text(json.dumps(_train_record(args.config, model, stream, learning, result), indent=2) + "\n")
         print(f"wrote model {path} and metrics {metrics}" + (" (the model so far)" if result.interrupted else ""))
     if args.plot and result.stream.n:
         from quantkan.plot import learning_curve
@@ -99,18 +99,60 @@ def _train(args: argparse.Namespace) -> int:
     return 130 if result.interrupted else 0
 
 
-def _train_record(args: argparse.Namespace, model: Any, stream: Any, learning: dict, result: Any) -> dict:
+def _train_record(config_file: str | None, model: Any, stream: Any, learning: dict, result: Any) -> dict:
     """What a person needs to keep and compare a training run: settings, results, versions."""
     import platform
 
     import quantkan
     from quantkan.persist import model_config
 
-    return {"format": "quantkan-train", "version": 1, "config_file": args.config,
+    return {"format": "quantkan-train", "version": 1, "config_file": config_file,
             "model": model_config(model), "learning": learning,
             "task": {"name": stream.name, **stream.params}, "results": result.metrics(),
             "versions": {"quantkan": quantkan.__version__, "numpy": np.__version__,
                          "python": platform.python_version()}}
+
+
+def _compare(args: argparse.Namespace) -> int:
+    """Train several configs on the same stream and put them on one figure (and one table)."""
+    from quantkan.config import load_config
+    from quantkan.plot import compare
+    from quantkan.train import build_run, train
+
+    built = [(path, *build_run(load_config(path), {"task": {"n": args.n}})) for path in args.configs]
+    first = built[0][2]
+    for path, _, stream, _ in built[1:]:
+        if (stream.name, stream.params) != (first.name, first.params):
+            differ = f"{first.name} vs {stream.name}" if first.name != stream.name else ", ".join(
+                f"{k} {first.params.get(k)} vs {v}" for k, v in stream.params.items() if first.params.get(k) != v)
+            raise ValueError(f"{args.configs[0]} and {path} stream different tasks ({differ}): compare needs one "
+                             "[task] for all")
+    runs: list[tuple[str, Any, Any]] = []
+    records = []
+    for path, model, stream, learning in built:
+        print(f"{Path(path).stem}: {model!r}, lr {learning['lr']:g}", flush=True)
+        result = train(model, stream, lr=learning["lr"], delay=learning["delay"], rounding=learning["rounding"],
+                       seed=learning["seed"], twin=False, show_progress=not args.quiet)
+        if result.interrupted:
+            print(f"interrupted during {path}; nothing written", file=sys.stderr)
+            return 130
+        runs.append((Path(path).stem, result, model))
+        records.append(_train_record(path, model, stream, learning, result))
+    stream = runs[0][1].stream
+    names = [name for name, _, _ in runs]
+    width = max(12, *(len(n) + 2 for n in names))
+    print(f"{stream.metric} over the last 20% of each regime:")
+    print(f"{'regime':<8}" + "".join(f"{n:>{width}}" for n in names))
+    per_run = [{r: fx for r, fx, _ in result.per_regime()} for _, result, _ in runs]
+    number = "{:.4f}" if stream.metric == "accuracy" else "{:.3e}"
+    for r in sorted(per_run[0]):
+        print(f"{r:<8}" + "".join(f"{number.format(m[r]):>{width}}" for m in per_run))
+    plot = compare([(f"{name} ({model.kind.upper()} {model.layers}, {model.parameter_types()[0].width}-bit)", result)
+                    for name, result, model in runs], args.output)
+    record = Path(args.output).with_suffix(".json")
+    record.write_text(json.dumps({"format": "quantkan-compare", "version": 1, "runs": records}, indent=2) + "\n")
+    print(f"wrote plot {plot} and metrics {record}")
+    return 0
 
 
 def _export_hls(args: argparse.Namespace) -> int:
@@ -161,6 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-twin", action="store_true", help="skip the float64 twin")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(run=_train)
+    p = sub.add_parser("compare", help="train several configs on one task and plot them on one figure")
+    p.add_argument("configs", nargs="+", metavar="config",
+                   help="config files (TOML) with the same [task], e.g. examples/drift_kan.toml examples/drift_mlp.toml")
+    add_output(p, "the figure (PNG); the runs' metrics go beside it (.json)", required=True)
+    p.add_argument("--n", type=positive_int, help="samples in the stream (default: the task's)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(run=_compare)
     export = sub.add_parser("export", help="write a backend project for a model").add_subparsers(
         dest="backend", required=True, parser_class=Parser)
     from quantkan.hls.emit import DEFAULT_CLOCK_NS, DEFAULT_PART

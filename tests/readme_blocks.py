@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 
 #: quantkan commands that run for real when a README shell block names them (seconds each).
-RUN = {("quantize",), ("numbers",), ("boards",), ("train",), ("export", "verilog"), ("export", "hls")}
+RUN = {("quantize",), ("numbers",), ("boards",), ("train",), ("compare",), ("export", "verilog"), ("export", "hls")}
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import pytest
 import quantkan
 from quantkan.cli import build_parser, main
 from quantkan.persist import save
+from quantkan.rtl.cosim import available_simulators
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 KAN_CONFIG = str(EXAMPLES / "drift_kan.toml")
@@ -253,3 +254,27 @@ def test_every_hls_project_has_the_data_its_testbench_reads(tmp_path, capsys):
     assert "tb_data/stream.txt" in (out / "build.tcl").read_text()
     assert main(["export", "hls", KAN_CONFIG, "-o", str(tmp_path / "cli"), "--samples", "7"]) == 0
     assert len((tmp_path / "cli" / "tb_data" / "stream.txt").read_text().splitlines()) == 7
+
+
+@pytest.mark.skipif("icarus" not in available_simulators(), reason="needs Icarus (apt-get install iverilog)")
+def test_sim_waves_and_summary_are_kept_per_run(tmp_path, capsys):
+    out = tmp_path / "sim"
+    assert main(["sim", KAN_CONFIG, "--n", "20", "--schedule", "sequential", "--simulator", "icarus",
+                 "--checkpoints", "0", "--waves", "--quiet", "-o", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["ok"] and summary["config_file"] == KAN_CONFIG and summary["task"]["n"] == 20
+    assert [(r["simulator"], r["valid"]) for r in summary["runs"]] == [("icarus", "always"), ("icarus", "gaps")]
+    for run in summary["runs"]:
+        assert run["output_mismatches"] == 0 and Path(run["waves"]).stat().st_size > 1000
+        assert Path(run["waves"]).suffix == ".fst" and Path(run["waves"]).parent.parent == out / "jobs"
+
+
+def test_compare_puts_several_configs_on_one_figure(tmp_path, capsys):
+    figure = tmp_path / "cmp.png"
+    assert main(["compare", KAN_CONFIG, MLP_CONFIG, "--n", "300", "--quiet", "-o", str(figure)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^regime\s+drift_kan\s+drift_mlp$", out, re.M) and figure.read_bytes()[:4] == b"\x89PNG"
+    runs = json.loads(figure.with_suffix(".json").read_text())["runs"]
+    assert [r["model"]["kind"] for r in runs] == ["kan", "mlp"] and all(r["results"]["samples"] == 300 for r in runs)
+    assert main(["compare", KAN_CONFIG, QUBIT_CONFIG, "--n", "50", "-o", str(tmp_path / "x.png")]) == 2
+    _one_line_error(capsys, r"stream different tasks \(drift vs qubit\)")
