@@ -238,7 +238,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (TypeError, ValueError, OSError) as err:
+    except OSError as err:  # "No such file or directory: 'x'" reads better as "x: No such ..."
+        text = f"{err.filename}: {err.strerror}" if err.filename and err.strerror else (err.strerror or str(err))
+        print(f"quantkan: error: {text}", file=sys.stderr)
+        return 2
+    except (TypeError, ValueError) as err:
         print(f"quantkan: error: {err}", file=sys.stderr)
         return 2
     except ImportError as err:

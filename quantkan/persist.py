@@ -134,9 +134,16 @@ def save(model: Model, path: str | os.PathLike, metadata: dict | None = None) ->
     except (TypeError, ValueError) as err:
         raise ValueError(f"cannot save to {path}: metadata/config is not JSON-serializable: {err}") from None
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".",
-                                    prefix=f".{path.name}.", suffix=".tmp")
+    if path.is_dir():
+        raise ValueError(f"cannot save the model to {path}: it is a folder; name a file, e.g. {path / 'model.qkan'}")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise ValueError(f"cannot save the model to {path}: {path.parent} is a file, not a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".",
+                                        prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:  # name the user's file, not the temporary one beside it
+        raise OSError(err.errno, f"cannot save the model to {path}: {err.strerror or err}") from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -145,6 +152,9 @@ def save(model: Model, path: str | os.PathLike, metadata: dict | None = None) ->
             os.fsync(fh.fileno())
         os.chmod(tmp, _file_mode(path))
         os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise OSError(err.errno, f"cannot save the model to {path}: {err.strerror or err}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

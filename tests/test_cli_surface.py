@@ -278,3 +278,13 @@ def test_compare_puts_several_configs_on_one_figure(tmp_path, capsys):
     assert [r["model"]["kind"] for r in runs] == ["kan", "mlp"] and all(r["results"]["samples"] == 300 for r in runs)
     assert main(["compare", KAN_CONFIG, QUBIT_CONFIG, "--n", "50", "-o", str(tmp_path / "x.png")]) == 2
     _one_line_error(capsys, r"stream different tasks \(drift vs qubit\)")
+
+
+@pytest.mark.parametrize("where,named", [("folder", "it is a folder; name a file"),
+                                         ("file-as-parent", "blocker is a file, not a folder")])
+def test_a_model_that_cannot_be_saved_names_the_users_path_not_a_temp_file(where, named, tmp_path, capsys):
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    target = {"folder": tmp_path, "file-as-parent": tmp_path / "blocker" / "m.qkan"}[where]
+    assert main(["train", KAN_CONFIG, "--n", "50", "--quiet", "--no-twin", "-o", str(target)]) == 2
+    line = _one_line_error(capsys, f"cannot save the model to {re.escape(str(target))}")
+    assert named in line and not re.search(r"\.(m\.qkan|\w+)\.\w+\.tmp", line), line
