@@ -38,7 +38,18 @@ def compare(results: list[tuple[str, TrainResult]], path: str | Path, window: in
 def curves(stream: Stream, series: list[tuple[str, np.ndarray]], path: str | Path, window: int,
            title: str) -> Path:
     """Running metric of each (label, predictions) over ``stream``: regimes shaded and labelled
-    above the axes, the legend below them, so neither ever hides a curve."""
+    above the axes, the legend below them, so neither ever hides a curve.
+
+    Args:
+        stream: the samples every series predicted, in order.
+        series: (legend label, predictions of shape (n, outputs)) per curve.
+        path: the PNG to write (folders are created).
+        window: samples in the running metric.
+        title: the figure's title.
+
+    Returns:
+        ``path``.
+    """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9, 4.6), dpi=110)
     for r, (start, stop) in enumerate(stream.regime_bounds()):

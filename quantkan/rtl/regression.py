@@ -39,7 +39,15 @@ def run_regression(model: KAN, x, target, out_dir: str | Path, lr: float, roundi
                    log: TextIO | None = sys.stderr, waves: bool = False) -> list[Case]:
     """Export, build and simulate every (schedule, simulator, pattern); return the scored cases.
 
-    ``waves`` records every signal of each run (a VCD or FST in its job folder), to debug a mismatch.
+    Args:
+        model: the KAN to export (its coefficients are the RTL's starting values).
+        x, target: the task's samples, float (quantized to the model's types here).
+        out_dir: exports go to ``out_dir/<schedule>``, jobs to ``out_dir/jobs``.
+        lr, rounding, seed: the learning settings both the RTL and the golden model use.
+        schedules, simulators, patterns: what to run (every combination).
+        checkpoints: coefficient read-backs during each run, besides the one at its end.
+        log: progress lines go here (None: silent).
+        waves: record every signal of each run (a VCD or FST in its job folder), to debug a mismatch.
     """
     out = Path(out_dir)
     cases = []

