@@ -51,7 +51,7 @@ test-full: $(STAMP) $(KERAS_STAMP)
 
 ## The main job on the default example.
 demo: $(STAMP)
-	$(VENV)/bin/quantkan train examples/drift_kan.toml --out out/drift_kan.qkan --plot out/drift_kan.png
+	$(VENV)/bin/quantkan train examples/drift_kan.toml -o out/drift_kan.qkan --plot out/drift_kan.png
 
 ## Cycle-accurate verification of the default model: its Verilog in cocotb against the golden model.
 sim: $(STAMP)
