@@ -75,9 +75,10 @@ def _train(args: argparse.Namespace) -> int:
         config = {**config, "task": {}}  # another task: the file's task settings do not apply
     model, stream, learning = build_run(config, overrides)
     if model_file:
-        model = model_from_file(model, model_file, args.config or "the command line", args.model_replaces_config)
+        model = model_from_file(model, model_file, args.config or f"the default model for {stream.name}",
+                                args.model_replaces_config)
     print(f"quantkan train: {model!r}\n  task {stream.name} ({stream.n} samples, {stream.n_regimes} regimes), "
-          f"lr {learning['lr']:g}, delay {learning['delay']}, update rounding {learning['rounding']}")
+          f"lr {learning['lr']}, delay {learning['delay']}, update rounding {learning['rounding']}")
     result = train(model, stream, lr=learning["lr"], delay=learning["delay"], rounding=learning["rounding"],
                    seed=learning["seed"], twin=not args.no_twin, show_progress=not args.quiet)
     if result.stream.n:
@@ -130,7 +131,7 @@ def _compare(args: argparse.Namespace) -> int:
     runs: list[tuple[str, Any, Any]] = []
     records = []
     for path, model, stream, learning in built:
-        print(f"{Path(path).stem}: {model!r}, lr {learning['lr']:g}", flush=True)
+        print(f"{Path(path).stem}: {model!r}, lr {learning['lr']}", flush=True)
         result = train(model, stream, lr=learning["lr"], delay=learning["delay"], rounding=learning["rounding"],
                        seed=learning["seed"], twin=False, show_progress=not args.quiet)
         if result.interrupted:

@@ -178,6 +178,8 @@ class KAN:
                 raise ValueError(f"grid must be (lo, hi, G), got {grid!r}")
             lo, hi, cells = grid
             self.grid = Grid(lo, hi, cells)
+        if isinstance(init_scale, bool) or not isinstance(init_scale, (int, float)) or not 0 < init_scale < math.inf:
+            raise ValueError(f"init_scale must be a positive number, got {init_scale!r}")
         self.order, self.lut_bits = order, lut_bits
         self.types = _types_from(KANTypes, types, KANTypes.default(bits, self.grid, order)
                                  if not isinstance(types, KANTypes) else None)

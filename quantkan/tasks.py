@@ -28,6 +28,7 @@ regime, i.e. "how well had the learner re-adapted by the end of the regime") and
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from collections.abc import Callable, Mapping
@@ -449,11 +450,12 @@ def make_task(name: str, **kwargs: Any) -> Stream:
         factory = TASKS[name]
     except (KeyError, TypeError):
         raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}") from None
+    known = inspect.signature(factory).parameters
+    unknown = sorted(set(kwargs) - set(known))
+    if unknown:
+        raise ValueError(f"unknown settings {unknown} for task {name!r}; known: {', '.join(known)}")
     _check_fits_in_memory(kwargs.get("n"), kwargs.get("n_inputs", 2) + 2)
-    try:
-        return factory(**kwargs)
-    except TypeError as exc:  # an argument the task does not take
-        raise ValueError(f"bad arguments for task {name!r}: {exc}") from None
+    return factory(**kwargs)
 
 
 #: Bytes a training run holds per sample and per stream column: the stream and its generation

@@ -141,7 +141,10 @@ def build_run(config: dict[str, Any], overrides: dict[str, Any]) -> tuple[Model,
         model_cfg.pop("types", None)
     learning = {"lr": 2.0 ** -3, "delay": 0, "rounding": "type", "seed": 0, **config.get("learning", {})}
     learning.update({k: v for k, v in overrides.get("learning", {}).items() if v is not None})
-    model = model_from_config(model_cfg, seed=learning["seed"])
+    seed = learning["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"[learning] seed must be an integer >= 0, got {seed!r}")
+    model = model_from_config(model_cfg, seed=seed)
     return model, stream, learning
 
 

@@ -61,6 +61,12 @@ def test_training_is_reproducible(capsys):
     ("[model]\nkind = 'mlp'\nlayers = [2, 4, 1]\n", "has 1 inputs and 1 outputs"),
     ("[model\nkind = 'mlp'\n", "is not valid TOML"),
     ("[learning]\nlr = 0.1\n", "missing the \\[model\\] section"),
+    # issue 16: these named numpy internals or a Python function before
+    ("[model]\nkind = 'kan'\nlayers = [1, 1]\ninit_scale = -1\n", "init_scale must be a positive number, got -1"),
+    ("[model]\nkind = 'kan'\nlayers = [1, 1]\n[learning]\nseed = -1\n", "seed must be an integer >= 0, got -1"),
+    ("[model]\nkind = 'kan'\nlayers = [1, 1]\n[learning]\nseed = 1.5\n", "seed must be an integer >= 0, got 1.5"),
+    ("[model]\nkind = 'kan'\nlayers = [1, 1]\n[task]\nfoo = 1\n",
+     "unknown settings \\['foo'\\] for task 'drift'; known: n, regimes, seed, noise"),
 ])
 def test_bad_configs_fail_with_a_clear_message(tmp_path, capsys, text, message):
     path = tmp_path / "bad.toml"

@@ -248,7 +248,7 @@ def test_perfect_predictions_score_perfectly():
     (lambda: make_task("qubit", p_decay=1.5), r"p_decay must be <= 1"),
     (lambda: make_task("drift", noise=-0.1), r"noise must be >= 0"),
     (lambda: make_task("drift", seed=-1), r"seed must be a non-negative integer"),
-    (lambda: make_task("drift", n_inputs=2), r"bad arguments for task 'drift'"),
+    (lambda: make_task("drift", n_inputs=2), r"unknown settings \['n_inputs'\] for task 'drift'"),
 ])
 def test_bad_arguments_raise(call, match):
     with pytest.raises(ValueError, match=match):
