@@ -194,10 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_file(p, "continue training")
     p.add_argument("--bits", type=positive_int, help="width of the default types (replaces the file's types)")
     p.add_argument("--n", type=positive_int, help="samples in the stream (default: the task's)")
-    p.add_argument("--lr", type=float, help="learning rate in (0, 1); a power of two is a shift")
-    p.add_argument("--delay", type=nonnegative_int, help="update delay D of the pipelined schedule")
-    p.add_argument("--rounding", choices=("type", "stochastic"), help="rounding of the update delta")
-    p.add_argument("--seed", type=nonnegative_int, help="seed of the initial parameters and the LFSRs")
+    p.add_argument("--lr", type=float,
+                   help="learning rate in (0, 1), a power of two is a shift (default: the config's, else 0.125)")
+    p.add_argument("--delay", type=nonnegative_int,
+                   help="update delay D of the pipelined schedule (default: the config's, else 0)")
+    p.add_argument("--rounding", choices=("type", "stochastic"),
+                   help="rounding of the update delta (default: the config's, else type)")
+    p.add_argument("--seed", type=nonnegative_int,
+                   help="seed of the initial parameters and the LFSRs (default: the config's, else 0)")
     add_output(p, "write the trained model here (.qkan) and its metrics beside it (.json)")
     deprecated_alias(p, "--out", "-o/--output", dest="output")
     p.add_argument("--plot", metavar="PNG", help="write a learning curve here")

@@ -101,7 +101,7 @@ def add_model_file(p: argparse.ArgumentParser, what: str = "start from") -> None
     """``--model FILE`` and the flag that lets a file of another architecture replace the config's model."""
     p.add_argument("--model", metavar="FILE",
                    help=f"a saved model (.qkan) to {what}; it must match the config's model "
-                        "(layers, kind, grid, order, types)")
+                        "(kind, layers, grid, order, lut_bits, types)")
     p.add_argument("--model-replaces-config", action="store_true",
                    help="use --model even where it differs from the config's model")
 
