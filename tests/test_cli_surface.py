@@ -247,7 +247,10 @@ def test_every_hls_project_has_the_data_its_testbench_reads(tmp_path, capsys):
     from quantkan import hls
     from quantkan.models import KAN
 
-    out = hls.export(KAN([2, 3, 1]), tmp_path / "api")
+    model = KAN([2, 3, 1])
+    before = [c.copy() for c in model.coefficients]
+    out = hls.export(model, tmp_path / "api")
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.coefficients))  # exporting trains nothing
     stream = (out / "tb_data" / "stream.txt").read_text().splitlines()
     assert len(stream) == hls.emit.TB_SAMPLES and len((out / "tb_data" / "expected.txt").read_text().splitlines()) \
         == hls.emit.TB_SAMPLES

@@ -7,6 +7,7 @@ golden step in ap_fixed, where every assignment is the golden model's cast.
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 from importlib import resources
@@ -186,7 +187,9 @@ def export(model: Model, out_dir: str | Path, part: str = DEFAULT_PART, clock_ns
             "seed": seed, "delay": 0, "n_params": n_params,
             "parameters": [{"name": p.name, "shape": list(p.values.shape)} for p in params]}
     (out / "quantkan.json").write_text(json.dumps(meta, indent=2) + "\n")
-    tb_files = _write_tb_data(out, model, learner, *(stream if stream is not None else random_stream(model, seed)))
+    # the expected outputs come from a learner of its own on a copy: exporting never trains ``model``
+    replay = OnlineLearner(copy.deepcopy(model), lr=lr, delay=0, rounding=rounding, seed=seed)
+    tb_files = _write_tb_data(out, model, replay, *(stream if stream is not None else random_stream(model, seed)))
     (out / "build.tcl").write_text(_build_tcl(part, clock_ns, tb_files))
     (out / "README.md").write_text(_readme(model, part, clock_ns))
     return out
