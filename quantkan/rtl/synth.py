@@ -149,17 +149,20 @@ def synth_xilinx(verilog: str | Path, top: str, family: str = "xcup", log: str |
     stat_file = work / f"{verilog.stem}.{family}.stat.json"
     stat_file.unlink(missing_ok=True)
     log_file = Path(log).resolve() if log else work / f"{verilog.stem}.{family}.yosys.log"
+    # yosys writes its whole log itself (-l): YoWASP's stdout stops after the first abc call.
+    own_log = work / f"{verilog.stem}.{family}.yosys.log"
     started = time.perf_counter()
-    with open(log_file, "w") as out, subprocess.Popen(
-            [*yosys_command(), "-p", xilinx_script(verilog.name, top, family, stat_file.name)],
-            cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as done:
+    with subprocess.Popen([*yosys_command(), "-l", own_log.name, "-p",
+                           xilinx_script(verilog.name, top, family, stat_file.name)],
+                          cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as done:
         for line in done.stdout:
-            out.write(line)
             step = _PASS.match(line)
             if step and progress is not None:
                 progress.write(f"  yosys {time.perf_counter() - started:5.0f} s  {step[2]}\n")
                 progress.flush()
     seconds = time.perf_counter() - started
+    if own_log.is_file() and own_log != log_file:
+        shutil.move(own_log, log_file)
     if done.returncode or not stat_file.is_file():
         tail = log_file.read_text()[-3000:]
         raise ToolError(f"yosys synth_xilinx failed (exit {done.returncode}); {log_file} ends:\n{tail}")
