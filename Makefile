@@ -36,11 +36,11 @@ $(KERAS_STAMP): pyproject.toml | $(KERAS_PY)
 ## are skipped; see test-full). What CI runs (.ci/run). Costs on 2 cores: see the README.
 test: test-main test-keras
 
-## The main suite alone (~12 min; .venv: ~25 s, 0.7 GB): no TensorFlow environment is built.
+## The main suite alone (11 min on 2 idle cores; .venv: ~25 s, 0.8 GB): no TensorFlow environment is built.
 test-main: $(STAMP)
 	$(PY) -m pytest -m "not slow" -q
 
-## The Keras/QKeras/hls4ml tests (~3 min; .venv-keras: ~2 min, 1.7 GB the first time).
+## The Keras/QKeras/hls4ml tests (2.6 min; .venv-keras: ~2 min, 1.7 GB the first time).
 test-keras: $(KERAS_STAMP)
 	$(KERAS_PY) -m pytest -q tests/keras
 
