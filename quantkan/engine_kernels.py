@@ -1,0 +1,309 @@
+"""The compiled loops of :mod:`quantkan.engine` (numba; imported only when an engine is built).
+
+Nothing here chooses a type, a table or a grid cell: every cast is a row of a descriptor
+array (:data:`DESC_FIELDS`) that :mod:`quantkan.engine` fills from the golden learner's own
+FixedTypes, and the spline tables and grid lookup are the golden objects' arrays.  What
+lives here is ``ap_fixed``'s cast on one int64 (the rule of :func:`quantkan.fixed.cast`,
+tested against it for every mode) and the loop order of one golden step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["DESC_FIELDS", "cast", "run_kan", "flush_kan", "run_mlp", "flush_mlp"]
+
+#: Columns of a cast descriptor row: bits dropped (src.frac - dst.frac), rounding and
+#: overflow codes (positions in fixed.Rounding / fixed.Overflow), dst width, signed,
+#: dst min and max raw.
+DESC_FIELDS = ("drop", "rounding", "overflow", "width", "signed", "min", "max")
+# Cast slots per layer: ACC, OUT, SLOPE, BACK, then per update bank b: PRE, DELTA, APPLY.
+ACC, OUT, SLOPE, BACK = 0, 1, 2, 3
+N_SLOTS = 10
+
+_POLY = np.uint64(0x80200003)
+_ONE = np.uint64(1)
+_BIG = np.int64(1 << 62)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def cast(r: np.int64, d: np.ndarray) -> np.int64:
+    """One raw value through a descriptor: round (drop > 0) or shift up, then overflow."""
+    drop = d[0]
+    neg = r < 0
+    lo, hi = d[5], d[6]
+    if drop > 0:
+        dd = drop if drop < 63 else 63
+        q = r >> dd
+        rem = r & ((np.int64(1) << dd) - 1)
+        half = np.int64(1) << (dd - 1)
+        mode = d[1]
+        if mode == 0:  # TRN
+            inc = False
+        elif mode == 1:  # TRN_ZERO
+            inc = neg and rem != 0
+        elif mode == 2:  # RND
+            inc = rem >= half
+        elif mode == 3:  # RND_ZERO
+            inc = rem > half or (rem == half and neg)
+        elif mode == 4:  # RND_MIN_INF
+            inc = rem > half
+        elif mode == 5:  # RND_INF
+            inc = rem > half or (rem == half and not neg)
+        else:  # RND_CONV
+            inc = rem > half or (rem == half and (q & 1) == 1)
+        if inc:
+            q += 1
+    elif drop < 0:
+        n = -drop
+        sh = n if n < 63 else 63
+        q = r << sh if n < 64 else np.int64(0)
+        if d[2] != 0:  # not WRAP: an overflowing shift becomes a sentinel beyond the range
+            if r > (hi >> sh):
+                q = _BIG
+            elif r < -((-lo) >> sh):
+                q = -_BIG
+    else:
+        q = r
+    ovf = d[2]
+    if ovf == 0:  # WRAP
+        q = q & ((np.int64(1) << d[3]) - 1)
+        if d[4] != 0 and q > hi:
+            q -= np.int64(1) << d[3]
+        return q
+    if ovf == 1:  # SAT
+        return hi if q > hi else (lo if q < lo else q)
+    if ovf == 2:  # SAT_ZERO
+        return np.int64(0) if (q > hi or q < lo) else q
+    under = q < lo  # SAT_SYM
+    if d[4] != 0 and d[3] > 1:
+        under = under or (q == lo and neg)
+        lo = -hi
+    return hi if q > hi else (lo if under else q)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _delta(v: np.int64, casts: np.ndarray, bank: int, stoch: bool, dbits: np.int64,
+           lfsr: np.ndarray, lane: int) -> np.int64:
+    """The update delta of one lane from lr * g (already scaled): golden ``_Updater.delta``."""
+    pre = 4 + 3 * bank
+    if stoch:
+        s = lfsr[lane]
+        s = (s >> _ONE) ^ ((s & _ONE) * _POLY)
+        lfsr[lane] = s
+        if dbits > 0:
+            v = cast(v, casts[pre]) + np.int64(s & ((_ONE << np.uint64(dbits)) - _ONE))
+    return cast(v, casts[pre + 1])
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _rmw(param: np.int64, delta: np.int64, casts: np.ndarray, bank: int, shifts: np.ndarray) -> np.int64:
+    """param <- cast(param - delta): golden ``_Updater.apply``."""
+    return cast((param << shifts[bank, 0]) - (delta << shifts[bank, 1]), casts[6 + 3 * bank])
+
+
+# -- KAN --------------------------------------------------------------------------------------
+@njit(cache=True, error_model="numpy")
+def _kan_land(p, l, slot, n_in, n_out, coff, lane_off, in_off, n_coef, S1,
+              coef, casts, app_sh, pend_idx, pend_delta):
+    ni = n_in[l]
+    c, cl, sh, pd = coef[p], casts[p, l], app_sh[p, l], pend_delta[p, slot]
+    for j in range(n_out[l]):
+        for i in range(ni):
+            base = coff[l] + (j * ni + i) * n_coef + pend_idx[p, slot, in_off[l] + i]
+            lane = lane_off[l] + (j * ni + i) * S1
+            for m in range(S1):
+                c[base + m] = _rmw(c[base + m], pd[lane + m], cl, 0, sh)
+
+
+@njit(cache=True, error_model="numpy")
+def run_kan(n0, x, tgt, learn, stream_of, n_in, n_out, coff, lane_off, in_off, n_coef, S1,
+            coef, loc_k, loc_row, loc_min, loc_id, basis, deriv, tab_id,
+            casts, has_acc, err_cast, err_sh, lr_mul, stoch, dbits, lfsr, app_sh,
+            delays, valid, pend_idx, pend_delta, y_out):
+    """Samples n0..n0+N-1 of every learner p (its stream ``stream_of[p]``), as golden steps."""
+    P = coef.shape[0]
+    L = n_in.shape[0]
+    N = x.shape[1]
+    w = max(n_in.max(), n_out.max())
+    xs = np.zeros((L + 1, w), dtype=np.int64)
+    ks = np.zeros((L, w), dtype=np.int64)
+    rows = np.zeros((L, w), dtype=np.int64)
+    err = np.zeros(w, dtype=np.int64)
+    grad = np.zeros(w, dtype=np.int64)
+    for p in range(P):
+        s = stream_of[p]
+        t = tab_id[p]
+        for n in range(N):
+            now = n0 + n
+            for l in range(L):
+                slot = now % (delays[p, l] + 1)
+                if valid[p, l, slot]:
+                    _kan_land(p, l, slot, n_in, n_out, coff, lane_off, in_off, n_coef, S1,
+                              coef, casts, app_sh, pend_idx, pend_delta)
+                    valid[p, l, slot] = False
+            for i in range(n_in[0]):
+                xs[0, i] = x[s, n, i]
+            for l in range(L):
+                g = loc_id[p, l]
+                ni = n_in[l]
+                for i in range(ni):
+                    a = xs[l, i] - loc_min[g]
+                    ks[l, i] = loc_k[g, a]
+                    rows[l, i] = loc_row[g, a]
+                for j in range(n_out[l]):
+                    acc = np.int64(0)
+                    for i in range(ni):
+                        base = coff[l] + (j * ni + i) * n_coef + ks[l, i]
+                        r = rows[l, i]
+                        for m in range(S1):
+                            acc += coef[p, base + m] * basis[t, r, m]
+                    if has_acc[p, l]:
+                        acc = cast(acc, casts[p, l, ACC])
+                    xs[l + 1, j] = cast(acc, casts[p, l, OUT])
+            for j in range(n_out[L - 1]):
+                y_out[p, n, j] = xs[L, j]
+            if not learn[n]:
+                continue
+            for j in range(n_out[L - 1]):
+                err[j] = cast((xs[L, j] << err_sh[p, 0]) - (tgt[s, n, j] << err_sh[p, 1]), err_cast[p])
+            for l in range(L - 1, -1, -1):
+                ni, no = n_in[l], n_out[l]
+                if l > 0:
+                    for i in range(ni):
+                        r = rows[l, i]
+                        gsum = np.int64(0)
+                        for j in range(no):
+                            base = coff[l] + (j * ni + i) * n_coef + ks[l, i]
+                            sl = np.int64(0)
+                            for m in range(S1):
+                                sl += coef[p, base + m] * deriv[t, r, m]
+                            gsum += err[j] * cast(sl, casts[p, l, SLOPE])
+                        grad[i] = cast(gsum, casts[p, l, BACK])
+                slot = now % (delays[p, l] + 1)
+                cl, lf, pd, db, mul = casts[p, l], lfsr[p], pend_delta[p, slot], dbits[p, l, 0], lr_mul[p]
+                for j in range(no):
+                    for i in range(ni):
+                        r = rows[l, i]
+                        lane = lane_off[l] + (j * ni + i) * S1
+                        for m in range(S1):
+                            pd[lane + m] = _delta(err[j] * basis[t, r, m] * mul, cl, 0, stoch[p], db, lf, lane + m)
+                for i in range(ni):
+                    pend_idx[p, slot, in_off[l] + i] = ks[l, i]
+                valid[p, l, slot] = True
+                for i in range(ni):
+                    err[i] = grad[i]
+
+
+@njit(cache=True, error_model="numpy")
+def flush_kan(n_done, n_in, n_out, coff, lane_off, in_off, n_coef, S1, coef, casts, app_sh,
+              delays, valid, pend_idx, pend_delta):
+    """Land every pending update in sample order (the pipeline drains)."""
+    for p in range(coef.shape[0]):
+        for l in range(n_in.shape[0]):
+            D = delays[p, l]
+            for t in range(max(0, n_done - 1 - D), n_done):
+                slot = t % (D + 1)
+                if valid[p, l, slot]:
+                    _kan_land(p, l, slot, n_in, n_out, coff, lane_off, in_off, n_coef, S1,
+                              coef, casts, app_sh, pend_idx, pend_delta)
+                    valid[p, l, slot] = False
+
+
+# -- MLP --------------------------------------------------------------------------------------
+@njit(cache=True, error_model="numpy")
+def _mlp_land(p, l, slot, n_in, n_out, woff, boff, lane_off, wts, bias, casts, app_sh, pend_delta):
+    ni = n_in[l]
+    for j in range(n_out[l]):
+        for i in range(ni):
+            a = woff[l] + j * ni + i
+            wts[p, a] = _rmw(wts[p, a], pend_delta[p, slot, lane_off[l, 0] + j * ni + i],
+                             casts[p, l], 0, app_sh[p, l])
+        bias[p, boff[l] + j] = _rmw(bias[p, boff[l] + j], pend_delta[p, slot, lane_off[l, 1] + j],
+                                    casts[p, l], 1, app_sh[p, l])
+
+
+@njit(cache=True, error_model="numpy")
+def run_mlp(n0, x, tgt, learn, stream_of, n_in, n_out, woff, boff, lane_off, relu,
+            wts, bias, fwd_sh, casts, has_acc, err_cast, err_sh, lr_mul, stoch, dbits, lfsr, app_sh,
+            delays, valid, pend_delta, y_out):
+    """Samples n0..n0+N-1 of every learner p, as golden MLP steps (ReLU on hidden layers)."""
+    P = wts.shape[0]
+    L = n_in.shape[0]
+    N = x.shape[1]
+    w = max(n_in.max(), n_out.max())
+    xs = np.zeros((L + 1, w), dtype=np.int64)
+    active = np.zeros((L, w), dtype=np.bool_)
+    err = np.zeros(w, dtype=np.int64)
+    grad = np.zeros(w, dtype=np.int64)
+    for p in range(P):
+        s = stream_of[p]
+        for n in range(N):
+            now = n0 + n
+            for l in range(L):
+                slot = now % (delays[p, l] + 1)
+                if valid[p, l, slot]:
+                    _mlp_land(p, l, slot, n_in, n_out, woff, boff, lane_off, wts, bias, casts, app_sh,
+                              pend_delta)
+                    valid[p, l, slot] = False
+            for i in range(n_in[0]):
+                xs[0, i] = x[s, n, i]
+            for l in range(L):
+                ni = n_in[l]
+                for j in range(n_out[l]):
+                    acc = np.int64(0)
+                    for i in range(ni):
+                        acc += wts[p, woff[l] + j * ni + i] * xs[l, i]
+                    acc = (acc << fwd_sh[p, l, 0]) + (bias[p, boff[l] + j] << fwd_sh[p, l, 1])
+                    if relu[l] and acc < 0:
+                        acc = np.int64(0)
+                    active[l, j] = acc > 0
+                    if has_acc[p, l]:
+                        acc = cast(acc, casts[p, l, ACC])
+                    xs[l + 1, j] = cast(acc, casts[p, l, OUT])
+            for j in range(n_out[L - 1]):
+                y_out[p, n, j] = xs[L, j]
+            if not learn[n]:
+                continue
+            for j in range(n_out[L - 1]):
+                err[j] = cast((xs[L, j] << err_sh[p, 0]) - (tgt[s, n, j] << err_sh[p, 1]), err_cast[p])
+            for l in range(L - 1, -1, -1):
+                ni, no = n_in[l], n_out[l]
+                if relu[l]:
+                    for j in range(no):
+                        if not active[l, j]:
+                            err[j] = 0
+                if l > 0:
+                    for i in range(ni):
+                        gsum = np.int64(0)
+                        for j in range(no):
+                            gsum += err[j] * wts[p, woff[l] + j * ni + i]
+                        grad[i] = cast(gsum, casts[p, l, BACK])
+                slot = now % (delays[p, l] + 1)
+                for j in range(no):
+                    for i in range(ni):
+                        lane = lane_off[l, 0] + j * ni + i
+                        pend_delta[p, slot, lane] = _delta(err[j] * xs[l, i] * lr_mul[p], casts[p, l], 0,
+                                                           stoch[p], dbits[p, l, 0], lfsr[p], lane)
+                for j in range(no):
+                    lane = lane_off[l, 1] + j
+                    pend_delta[p, slot, lane] = _delta(err[j] * lr_mul[p], casts[p, l], 1, stoch[p],
+                                                       dbits[p, l, 1], lfsr[p], lane)
+                valid[p, l, slot] = True
+                for i in range(ni):
+                    err[i] = grad[i]
+
+
+@njit(cache=True, error_model="numpy")
+def flush_mlp(n_done, n_in, n_out, woff, boff, lane_off, wts, bias, casts, app_sh, delays, valid, pend_delta):
+    """Land every pending update in sample order (the pipeline drains)."""
+    for p in range(wts.shape[0]):
+        for l in range(n_in.shape[0]):
+            D = delays[p, l]
+            for t in range(max(0, n_done - 1 - D), n_done):
+                slot = t % (D + 1)
+                if valid[p, l, slot]:
+                    _mlp_land(p, l, slot, n_in, n_out, woff, boff, lane_off, wts, bias, casts, app_sh,
+                              pend_delta)
+                    valid[p, l, slot] = False
