@@ -80,7 +80,8 @@ def _train(args: argparse.Namespace) -> int:
     print(f"quantkan train: {model!r}\n  task {stream.name} ({stream.n} samples, {stream.n_regimes} regimes), "
           f"lr {learning['lr']}, delay {learning['delay']}, update rounding {learning['rounding']}")
     result = train(model, stream, lr=learning["lr"], delay=learning["delay"], rounding=learning["rounding"],
-                   seed=learning["seed"], twin=not args.no_twin, show_progress=not args.quiet)
+                   seed=learning["seed"], twin=not args.no_twin, show_progress=not args.quiet,
+                   engine=args.engine)
     if result.stream.n:
         print(result.table())
     output = args.output
@@ -206,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     deprecated_alias(p, "--out", "-o/--output", dest="output")
     p.add_argument("--plot", metavar="PNG", help="write a learning curve here")
     p.add_argument("--no-twin", action="store_true", help="skip the float64 twin")
+    p.add_argument("--engine", choices=("auto", "numpy", "compiled"), default="auto",
+                   help="numpy: the golden learner; compiled: the numba engine (bit-exact); "
+                        "auto (default): compiled where available")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(run=_train)
     p = sub.add_parser("compare", help="train several configs on one task and plot them on one figure")

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from quantkan.golden import OnlineLearner
+from quantkan.engine import EngineLearner, make_learner
+from quantkan.golden import LearningRate, OnlineLearner
 from quantkan.models import Model, model_from_config
 from quantkan.progress import progress
 from quantkan.tasks import Stream, make_task, windowed_metric
@@ -24,7 +25,7 @@ __all__ = ["TrainResult", "train", "default_model_config", "build_run", "load_ru
 @dataclass
 class TrainResult:
     stream: Stream
-    learner: OnlineLearner
+    learner: OnlineLearner | EngineLearner
     fixed: np.ndarray  # (n, outputs) predictions of the fixed-point model, made before it learned each sample
     floating: np.ndarray | None  # the same for the float64 twin
     seconds: float = 0.0  # wall time of the stream
@@ -62,30 +63,48 @@ class TrainResult:
         return "\n".join(lines)
 
 
+#: Samples per compiled-engine call when training (progress and Ctrl-C act between calls).
+ENGINE_CHUNK = 2048
+
+
 def train(model: Model, stream: Stream, lr: float = 2.0 ** -3, delay: int | list[int] = 0,
           rounding: str = "type", seed: int = 0, twin: bool = True,
-          show_progress: bool = True) -> TrainResult:
+          show_progress: bool = True, engine: str = "auto") -> TrainResult:
     """Predict-then-learn on every sample, as an online learner on chip does.
 
-    Ctrl-C stops the stream between two samples: the result then covers the samples learned
-    so far (``interrupted``) and the model holds what it learned, ready to be saved.
+    ``engine``: "numpy" (the golden learner), "compiled" (quantkan.engine, bit-exact with it)
+    or "auto" (compiled where numba is installed and the model fits it).
+    Ctrl-C stops the stream between two samples (two chunks of ENGINE_CHUNK on the engine):
+    the result then covers the samples learned so far (``interrupted``) and the model holds
+    what it learned, ready to be saved.
     """
     if stream.n_inputs != model.layers[0] or stream.n_outputs != model.layers[-1]:
         raise ValueError(f"task {stream.name!r} has {stream.n_inputs} inputs and {stream.n_outputs} outputs; "
                          f"the model's layers are {model.layers}")
-    learner = OnlineLearner(model, lr=lr, delay=delay, rounding=rounding, seed=seed)
-    floater = FloatLearner(model, lr=learner.lr.value, delay=delay) if twin else None
+    floater = FloatLearner(model, lr=LearningRate.of(lr).value, delay=delay) if twin else None
+    learner = make_learner(model, engine, lr=lr, delay=delay, rounding=rounding, seed=seed)
     fixed_out = np.empty_like(stream.target)
     float_out = np.empty_like(stream.target) if twin else None
     done, started = 0, time.perf_counter()
     with _ctrl_c_stops() as stopped:
-        for x, target in progress(stream, len(stream), f"{stream.name}", enabled=show_progress):
-            if stopped():
-                break
-            if floater is not None:
-                float_out[done] = floater.step(x, target)
-            fixed_out[done] = learner.step(x, target)
-            done += 1
+        if isinstance(learner, EngineLearner):
+            x, t = model.types.input.quantize(stream.x), model.types.output.quantize(stream.target)
+            chunks = np.array_split(np.arange(stream.n), max(1, -(-stream.n // ENGINE_CHUNK)))
+            for chunk in progress(chunks, len(chunks), f"{stream.name} (chunks)", enabled=show_progress):
+                if stopped():
+                    break
+                fixed_out[chunk] = model.types.output.to_float(learner.run_raw(x[chunk], t[chunk]))
+                for n in chunk if floater is not None else ():
+                    float_out[n] = floater.step(stream.x[n], stream.target[n])
+                done += len(chunk)
+        else:
+            for x, target in progress(stream, len(stream), f"{stream.name}", enabled=show_progress):
+                if stopped():
+                    break
+                if floater is not None:
+                    float_out[done] = floater.step(x, target)
+                fixed_out[done] = learner.step(x, target)
+                done += 1
     learner.flush()
     seconds = time.perf_counter() - started
     if done < stream.n:

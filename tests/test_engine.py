@@ -230,3 +230,27 @@ def test_import_quantkan_stays_light():
             "print(sorted(m for m in ('numba', 'dask', 'distributed') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("kind", ["kan", "mlp"])
+def test_train_gives_the_same_result_on_either_engine(kind, capsys):
+    from quantkan.cli import main
+    from quantkan.tasks import make_task
+    from quantkan.train import default_model_config, train
+
+    stream = make_task("drift2d", n=2500, seed=2)
+    config = default_model_config(kind, 2, 1)
+    results = {}
+    for engine in ("numpy", "compiled"):
+        model = model_from_config({**config, "bits": 10})
+        results[engine] = (train(model, stream, lr=2.0 ** -3, delay=1, rounding="stochastic", twin=engine == "numpy",
+                                 show_progress=False, engine=engine), model)
+    (golden, g_model), (compiled, c_model) = results["numpy"], results["compiled"]
+    assert isinstance(golden.learner, OnlineLearner) and isinstance(compiled.learner, EngineLearner)
+    assert np.array_equal(golden.fixed, compiled.fixed)
+    assert all(np.array_equal(a, b) for a, b in zip(g_model.parameters(), c_model.parameters()))
+    printed = []
+    for engine in ("numpy", "compiled"):
+        assert main(["train", "--task", "drift", "--kind", kind, "--n", "400", "--quiet", "--engine", engine]) == 0
+        printed.append(capsys.readouterr().out)
+    assert printed[0] == printed[1]
