@@ -21,7 +21,8 @@ from quantkan.options import (Parser, add_config, add_model_file, add_output, de
 # Subsystems that bring their own commands: each module has ``add_commands(sub, export)``
 # (``sub`` the top-level subparsers, ``export`` those of ``quantkan export``) and imports
 # nothing heavy until a command runs.
-_COMMAND_MODULES: tuple[str, ...] = ("quantkan.rtl.commands", "quantkan.keras.commands", "quantkan.boards.commands")
+_COMMAND_MODULES: tuple[str, ...] = ("quantkan.rtl.commands", "quantkan.keras.commands", "quantkan.boards.commands",
+                                     "quantkan.sweep.commands")
 
 
 def _quantize(args: argparse.Namespace) -> int:

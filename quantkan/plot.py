@@ -10,7 +10,7 @@ from quantkan.tasks import Stream, running_metric
 from quantkan.train import TrainResult
 
 
-def _pyplot():
+def pyplot():
     try:
         import matplotlib
     except ImportError:
@@ -50,7 +50,7 @@ def curves(stream: Stream, series: list[tuple[str, np.ndarray]], path: str | Pat
     Returns:
         ``path``.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(9, 4.6), dpi=110)
     for r, (start, stop) in enumerate(stream.regime_bounds()):
         if r % 2:

@@ -1,0 +1,214 @@
+"""Run a sweep on Dask distributed and keep its results in one CSV, a row per finished point.
+
+Points go to a Dask cluster (a LocalCluster in this process by default, or an existing
+scheduler); rows are appended and flushed as points finish, so an interrupted sweep loses
+only the points in flight, and a rerun skips every point whose config hash is already there.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from quantkan.sweep.hardware import HARDWARE
+from quantkan.sweep.spec import Point, SweepSpec
+
+__all__ = ["METRIC_UNITS", "ResultsTable", "columns_of", "run_point", "run_sweep", "setting_column"]
+
+#: Units of the task metrics, as they appear in column names.
+METRIC_UNITS = {"mse": "target^2", "accuracy": "fraction"}
+#: Units of known numeric settings; other numbers are "[1]", text settings carry none.
+SETTING_UNITS = {"model.bits": "bit", "model.lut_bits": "bit", "learning.delay": "samples", "task.n": "samples"}
+DONE = ("ok", "invalid")  # statuses a rerun skips (an invalid config stays invalid)
+
+
+def setting_column(key: str, value: Any) -> str:
+    """The column of a setting: its dotted name with a unit when it is a number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return key
+    return f"{key} [{SETTING_UNITS.get(key, '1')}]"
+
+
+def _cell(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, (list, dict)) else value
+
+
+def _versions() -> dict[str, str]:
+    out = {"python_version": platform.python_version()}
+    for name in ("quantkan", "numpy", "numba", "dask", "distributed"):
+        try:
+            out[f"{name}_version"] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[f"{name}_version"] = ""
+    return out
+
+
+def _regimes(spec: SweepSpec) -> list[tuple[str, int]]:
+    """(metric, regimes) of every task the spec streams, for the header."""
+    from quantkan.tasks import make_task
+
+    seen: dict[str, tuple[str, int]] = {}
+    for point in spec:
+        task = {k.split(".", 1)[1]: v for k, v in point.settings.items() if k.startswith("task.")}
+        key = json.dumps(task, sort_keys=True)
+        if key not in seen:
+            name = task.pop("name", "drift")
+            stream = make_task(name, **task)
+            seen[key] = (stream.metric, stream.n_regimes)
+    return sorted(set(seen.values()))
+
+
+def columns_of(spec: SweepSpec) -> list[str]:
+    """The results header: identity, settings, model, scores per regime, speed, hardware, versions."""
+    settings = sorted({setting_column(k, v) for p in spec for k, v in p.settings.items()})
+    scores = []
+    for metric, regimes in _regimes(spec):
+        unit = METRIC_UNITS[metric]
+        scores += [f"{metric}_mean [{unit}]"] + [f"{metric}_r{r} [{unit}]" for r in range(regimes)]
+    hardware = [c for name in spec.hardware for c in HARDWARE[name].columns]
+    return (["config_hash", "status", *settings, "seed [1]", "model", "params [count]", "engine",
+             "samples [count]", *dict.fromkeys(scores), "train_time [s]", "throughput [samples/s]", *hardware,
+             "error", *_versions(), "finished [UTC]"])
+
+
+def run_point(point: Point, engine: str = "auto", workdir: str | None = None) -> dict[str, Any]:
+    """Train one point on the engine and score it per regime: its results row (runs in a worker)."""
+    from quantkan.engine import EngineLearner
+    from quantkan.train import build_run, train
+
+    row: dict[str, Any] = {"config_hash": point.key, "seed [1]": point.seed, **_versions()}
+    row.update({setting_column(k, v): _cell(v) for k, v in point.settings.items()})
+    try:
+        model, stream, learning = build_run(*point.train_config())
+    except ValueError as err:
+        return {**row, "status": "invalid", "error": str(err), "finished [UTC]": _now()}
+    start = time.perf_counter()
+    result = train(model, stream, lr=learning["lr"], delay=learning["delay"], rounding=learning["rounding"],
+                   seed=learning["seed"], twin=False, show_progress=False, engine=engine)
+    seconds = time.perf_counter() - start
+    unit = METRIC_UNITS[stream.metric]
+    scores = {f"{stream.metric}_r{r} [{unit}]": fx for r, fx, _ in result.per_regime(point.fraction)}
+    row.update(scores)
+    row.update({"status": "ok", "model": repr(model), "params [count]": sum(p.size for p in model.parameters()),
+                "engine": "compiled" if isinstance(result.learner, EngineLearner) else "numpy",
+                "samples [count]": stream.n, f"{stream.metric}_mean [{unit}]": float(np.mean(list(scores.values()))),
+                "train_time [s]": round(seconds, 4), "throughput [samples/s]": round(stream.n / seconds)})
+    for name in point.hardware:
+        folder = Path(workdir or "build/sweep") / point.key / name
+        row.update(HARDWARE[name].run(model, learning, folder))
+    row["finished [UTC]"] = _now()
+    return row
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ResultsTable:
+    """A CSV with a fixed header that grows one flushed row per finished point.
+
+    Opening an existing table keeps its complete rows (a row cut by a crash is dropped) and
+    rewrites it under the new header when the spec gained columns.
+    """
+
+    def __init__(self, path: str | Path, columns: Sequence[str]) -> None:
+        self.path, self.columns = Path(path), list(columns)
+        self.rows: list[dict[str, str]] = []
+        rewrite = True
+        if self.path.is_file() and self.path.stat().st_size > 0:
+            with self.path.open(newline="") as f:
+                reader = csv.reader(f)
+                header = next(reader, [])
+                complete = [r for r in reader if len(r) == len(header)]
+            self.rows = [dict(zip(header, r)) for r in complete]
+            text = self.path.read_text()
+            rewrite = header != self.columns or not text.endswith("\n") or text.count("\n") != len(complete) + 1
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if rewrite:
+            with self.path.open("w", newline="") as f:
+                writer = csv.DictWriter(f, self.columns, extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(self.rows)
+
+    def done(self) -> set[str]:
+        return {r["config_hash"] for r in self.rows if r.get("status") in DONE}
+
+    def append(self, row: dict[str, Any]) -> None:
+        with self.path.open("a", newline="") as f:
+            csv.DictWriter(f, self.columns, extrasaction="ignore").writerow(row)
+        self.rows.append({k: str(v) for k, v in row.items()})
+
+
+def _warm_engine(engine: str) -> None:
+    """Compile (or load from numba's cache) the engine once here, so workers load it from the cache."""
+    from quantkan.engine import EngineUnsupported, available, make_learner
+    from quantkan.models import KAN, MLP
+
+    if engine == "numpy" or not available():
+        return
+    for model in (KAN([1, 1], bits=8), MLP([1, 2, 1], bits=8)):
+        try:
+            make_learner(model, engine).run_raw(np.zeros((1, 1), np.int64), np.zeros((1, 1), np.int64))
+        except EngineUnsupported:
+            return
+
+
+def _client(scheduler: str | None, workers: int):
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise ValueError("quantkan sweep needs Dask distributed: pip install 'quantkan[sweep]'") from None
+    if scheduler:
+        return Client(scheduler), None
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                           silence_logs=logging.ERROR)
+    return Client(cluster), cluster
+
+
+def run_sweep(spec: SweepSpec, output: str | Path, scheduler: str | None = None, workers: int = 2,
+              workdir: str | Path | None = None, show_progress: bool = True,
+              log: TextIO | None = sys.stderr) -> dict[str, Any]:
+    """Run every point not yet in ``output``; returns counts and the wall time in seconds."""
+    from quantkan.progress import progress
+
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    start = time.perf_counter()
+    table = ResultsTable(output, columns_of(spec))
+    done = table.done()
+    todo = [p for p in spec if p.key not in done]
+    summary = {"points": len(spec), "skipped": len(spec) - len(todo), "ran": 0, "failed": 0}
+    if todo:
+        _warm_engine(spec.engine)
+        client, cluster = _client(scheduler, workers)
+        try:
+            from dask.distributed import as_completed
+
+            folder = str(workdir) if workdir else str(Path(output).parent / "sweep-work")
+            futures = client.map(run_point, todo, engine=spec.engine, workdir=folder, pure=False)
+            for future in progress(as_completed(futures), len(futures), "sweep", enabled=show_progress):
+                try:
+                    table.append(future.result())
+                    summary["ran"] += 1
+                except Exception as err:  # noqa: BLE001 - one point's failure must not stop the sweep
+                    summary["failed"] += 1
+                    if log is not None:
+                        print(f"quantkan sweep: a point failed ({type(err).__name__}: {err}); "
+                              "a rerun retries it", file=log)
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    summary["seconds"] = time.perf_counter() - start
+    return summary
