@@ -131,7 +131,8 @@ class Population:
             layout.check(learner, index)
             _check_fresh(learner)
         self.learners, self.kind = learners, layout.kind
-        self.n_done = 0
+        self.n_done = 0  # the kernels' clock: samples plus flush steps
+        self.samples = 0
         sizes = layout.layers
         self.n_in = np.array(sizes[:-1], dtype=np.int64)
         self.n_out = np.array(sizes[1:], dtype=np.int64)
@@ -264,8 +265,6 @@ class Population:
         ``x_raw`` is (n, inputs) for one stream shared by all, or (streams, n, inputs) with
         ``stream_of[p]`` naming learner p's stream (default: stream p).
         """
-        from quantkan import engine_kernels as k
-
         x, t = np.asarray(x_raw), np.asarray(target_raw)
         if x.ndim == 2:
             x, t = x[None], t[None]
@@ -284,36 +283,40 @@ class Population:
         for p, learner in enumerate(self.learners):  # every learner checks its own stream's raw range
             learner.model.types.input.check_raw(x[stream_of[p]], "input")
             learner.model.types.output.check_raw(t[stream_of[p]], "target")
-        x = np.ascontiguousarray(x, dtype=np.int64)
-        t = np.ascontiguousarray(t, dtype=np.int64)
+        lrn = np.ascontiguousarray(np.broadcast_to(np.asarray(learn, dtype=np.bool_), (x.shape[1],)))
+        y = self._run(np.ascontiguousarray(x, dtype=np.int64), np.ascontiguousarray(t, dtype=np.int64), lrn,
+                      stream_of)
+        self.samples += x.shape[1]
+        self._write_back()
+        return y
+
+    def _run(self, x: np.ndarray, t: np.ndarray, learn: np.ndarray, stream_of: np.ndarray) -> np.ndarray:
+        from quantkan import engine_kernels as k
+
         n = x.shape[1]
-        lrn = np.ascontiguousarray(np.broadcast_to(np.asarray(learn, dtype=np.bool_), (n,)))
         y = np.zeros((self.size, n, int(self.n_out[-1])), dtype=np.int64)
         common = (self.casts, self.has_acc, self.err_cast, self.err_sh, self.lr_mul, self.stoch, self.dbits,
                   self.lfsr, self.app_sh, self.delays, self.valid)
         if self.kind == "kan":
-            k.run_kan(self.n_done, x, t, lrn, stream_of, self.n_in, self.n_out, self.coff, self.lane_off,
+            k.run_kan(self.n_done, x, t, learn, stream_of, self.n_in, self.n_out, self.coff, self.lane_off,
                       self.in_off, self.n_coef, self.S1, self.coef, self.loc_k, self.loc_row, self.loc_min,
                       self.loc_id, self.basis, self.deriv, self.tab_id, *common, self.pend_idx,
                       self.pend_delta, y)
         else:
-            k.run_mlp(self.n_done, x, t, lrn, stream_of, self.n_in, self.n_out, self.woff, self.boff,
+            k.run_mlp(self.n_done, x, t, learn, stream_of, self.n_in, self.n_out, self.woff, self.boff,
                       self.lane_off, self.relu, self.wts, self.bias, self.fwd_sh, *common, self.pend_delta, y)
         self.n_done += n
-        self._write_back()
         return y
 
     def flush(self) -> None:
-        """Apply every pending update (the pipeline drains), as ``OnlineLearner.flush``."""
-        from quantkan import engine_kernels as k
+        """Apply every pending update (the pipeline drains), as ``OnlineLearner.flush``.
 
-        if self.kind == "kan":
-            k.flush_kan(self.n_done, self.n_in, self.n_out, self.coff, self.lane_off, self.in_off, self.n_coef,
-                        self.S1, self.coef, self.casts, self.app_sh, self.delays, self.valid, self.pend_idx,
-                        self.pend_delta)
-        else:
-            k.flush_mlp(self.n_done, self.n_in, self.n_out, self.woff, self.boff, self.lane_off, self.wts,
-                        self.bias, self.casts, self.app_sh, self.delays, self.valid, self.pend_delta)
+        The loops land due updates before each sample, so D + 1 predict-only samples land
+        them all, in sample order (the clock moves on; nothing is pending to mind it)."""
+        slots = self.valid.shape[2]
+        self._run(np.zeros((1, slots, int(self.n_in[0])), np.int64),
+                  np.zeros((1, slots, int(self.n_out[-1])), np.int64), np.zeros(slots, np.bool_),
+                  np.zeros(self.size, np.int64))
         self._write_back()
 
     def _write_back(self) -> None:
@@ -349,7 +352,7 @@ class EngineLearner:
 
     @property
     def samples_seen(self) -> int:
-        return self.population.n_done
+        return self.population.samples
 
     def run_raw(self, x_raw: np.ndarray, target_raw: np.ndarray, learn: np.ndarray | bool = True) -> np.ndarray:
         """Many samples in one call: x (n, inputs), target (n, outputs) raw -> y (n, outputs) raw."""

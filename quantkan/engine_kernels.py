@@ -5,6 +5,10 @@ array (:data:`DESC_FIELDS`) that :mod:`quantkan.engine` fills from the golden le
 FixedTypes, and the spline tables and grid lookup are the golden objects' arrays.  What
 lives here is ``ap_fixed``'s cast on one int64 (the rule of :func:`quantkan.fixed.cast`,
 tested against it for every mode) and the loop order of one golden step.
+
+One loop per model kind (run_kan, run_mlp) on purpose: a kind-generic loop measured 2x
+slower (a run-time kind switch) or uncacheable (numba does not cache functions that take
+functions as arguments), and both matter for CI and for sweep workers.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["DESC_FIELDS", "cast", "run_kan", "flush_kan", "run_mlp", "flush_mlp"]
+__all__ = ["DESC_FIELDS", "cast", "run_kan", "run_mlp"]
 
 #: Columns of a cast descriptor row: bits dropped (src.frac - dst.frac), rounding and
 #: overflow codes (positions in fixed.Rounding / fixed.Overflow), dst width, signed,
@@ -27,7 +31,7 @@ _ONE = np.uint64(1)
 _BIG = np.int64(1 << 62)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def cast(r: np.int64, d: np.ndarray) -> np.int64:
     """One raw value through a descriptor: round (drop > 0) or shift up, then overflow."""
     drop = d[0]
@@ -83,6 +87,11 @@ def cast(r: np.int64, d: np.ndarray) -> np.int64:
     return hi if q > hi else (lo if under else q)
 
 
+# The per-lane casts (delta and read-modify-write, S+1 per edge) are the hot ones: inlined there,
+# called elsewhere (inlining every cast quadruples the compile time for ~15% speed).
+_cast_inline = njit(cache=True, inline="always", error_model="numpy")(cast.py_func)
+
+
 @njit(cache=True, inline="always", error_model="numpy")
 def _delta(v: np.int64, casts: np.ndarray, bank: int, stoch: bool, dbits: np.int64,
            lfsr: np.ndarray, lane: int) -> np.int64:
@@ -93,14 +102,24 @@ def _delta(v: np.int64, casts: np.ndarray, bank: int, stoch: bool, dbits: np.int
         s = (s >> _ONE) ^ ((s & _ONE) * _POLY)
         lfsr[lane] = s
         if dbits > 0:
-            v = cast(v, casts[pre]) + np.int64(s & ((_ONE << np.uint64(dbits)) - _ONE))
-    return cast(v, casts[pre + 1])
+            v = _cast_inline(v, casts[pre]) + np.int64(s & ((_ONE << np.uint64(dbits)) - _ONE))
+    return _cast_inline(v, casts[pre + 1])
 
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _rmw(param: np.int64, delta: np.int64, casts: np.ndarray, bank: int, shifts: np.ndarray) -> np.int64:
     """param <- cast(param - delta): golden ``_Updater.apply``."""
-    return cast((param << shifts[bank, 0]) - (delta << shifts[bank, 1]), casts[6 + 3 * bank])
+    return _cast_inline((param << shifts[bank, 0]) - (delta << shifts[bank, 1]), casts[6 + 3 * bank])
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _output(y: np.ndarray, y_out: np.ndarray, learn: bool, tgt: np.ndarray, err_cast: np.ndarray,
+            err_sh: np.ndarray, err: np.ndarray) -> bool:
+    """Write the prediction; on a learning sample set err = cast(y - target). True: nothing to learn."""
+    for j in range(y_out.shape[0]):
+        y_out[j] = y[j]
+        err[j] = cast((y[j] << err_sh[0]) - (tgt[j] << err_sh[1]), err_cast) if learn else 0
+    return not learn
 
 
 # -- KAN --------------------------------------------------------------------------------------
@@ -162,12 +181,8 @@ def run_kan(n0, x, tgt, learn, stream_of, n_in, n_out, coff, lane_off, in_off, n
                     if has_acc[p, l]:
                         acc = cast(acc, casts[p, l, ACC])
                     xs[l + 1, j] = cast(acc, casts[p, l, OUT])
-            for j in range(n_out[L - 1]):
-                y_out[p, n, j] = xs[L, j]
-            if not learn[n]:
+            if _output(xs[L], y_out[p, n], learn[n], tgt[s, n], err_cast[p], err_sh[p], err):
                 continue
-            for j in range(n_out[L - 1]):
-                err[j] = cast((xs[L, j] << err_sh[p, 0]) - (tgt[s, n, j] << err_sh[p, 1]), err_cast[p])
             for l in range(L - 1, -1, -1):
                 ni, no = n_in[l], n_out[l]
                 if l > 0:
@@ -194,21 +209,6 @@ def run_kan(n0, x, tgt, learn, stream_of, n_in, n_out, coff, lane_off, in_off, n
                 valid[p, l, slot] = True
                 for i in range(ni):
                     err[i] = grad[i]
-
-
-@njit(cache=True, error_model="numpy")
-def flush_kan(n_done, n_in, n_out, coff, lane_off, in_off, n_coef, S1, coef, casts, app_sh,
-              delays, valid, pend_idx, pend_delta):
-    """Land every pending update in sample order (the pipeline drains)."""
-    for p in range(coef.shape[0]):
-        for l in range(n_in.shape[0]):
-            D = delays[p, l]
-            for t in range(max(0, n_done - 1 - D), n_done):
-                slot = t % (D + 1)
-                if valid[p, l, slot]:
-                    _kan_land(p, l, slot, n_in, n_out, coff, lane_off, in_off, n_coef, S1,
-                              coef, casts, app_sh, pend_idx, pend_delta)
-                    valid[p, l, slot] = False
 
 
 # -- MLP --------------------------------------------------------------------------------------
@@ -262,12 +262,8 @@ def run_mlp(n0, x, tgt, learn, stream_of, n_in, n_out, woff, boff, lane_off, rel
                     if has_acc[p, l]:
                         acc = cast(acc, casts[p, l, ACC])
                     xs[l + 1, j] = cast(acc, casts[p, l, OUT])
-            for j in range(n_out[L - 1]):
-                y_out[p, n, j] = xs[L, j]
-            if not learn[n]:
+            if _output(xs[L], y_out[p, n], learn[n], tgt[s, n], err_cast[p], err_sh[p], err):
                 continue
-            for j in range(n_out[L - 1]):
-                err[j] = cast((xs[L, j] << err_sh[p, 0]) - (tgt[s, n, j] << err_sh[p, 1]), err_cast[p])
             for l in range(L - 1, -1, -1):
                 ni, no = n_in[l], n_out[l]
                 if relu[l]:
@@ -293,17 +289,3 @@ def run_mlp(n0, x, tgt, learn, stream_of, n_in, n_out, woff, boff, lane_off, rel
                 valid[p, l, slot] = True
                 for i in range(ni):
                     err[i] = grad[i]
-
-
-@njit(cache=True, error_model="numpy")
-def flush_mlp(n_done, n_in, n_out, woff, boff, lane_off, wts, bias, casts, app_sh, delays, valid, pend_delta):
-    """Land every pending update in sample order (the pipeline drains)."""
-    for p in range(wts.shape[0]):
-        for l in range(n_in.shape[0]):
-            D = delays[p, l]
-            for t in range(max(0, n_done - 1 - D), n_done):
-                slot = t % (D + 1)
-                if valid[p, l, slot]:
-                    _mlp_land(p, l, slot, n_in, n_out, woff, boff, lane_off, wts, bias, casts, app_sh,
-                              pend_delta)
-                    valid[p, l, slot] = False
