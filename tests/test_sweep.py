@@ -43,7 +43,7 @@ def test_spec_expands_grid_points_and_seeds():
 
 
 def test_example_spec_is_the_precision_study():
-    spec = load_spec(EXAMPLES / "precision_study.toml")
+    spec = load_spec(EXAMPLES / "sweeps" / "precision_study.toml")
     assert len(spec) == 2 * 11 * 3 * 3
     bits = {p.settings["model.bits"] for p in spec}
     assert bits == set(range(6, 17))

@@ -29,7 +29,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction, export: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="run a design-space sweep (TOML spec) on Dask, results in one CSV")
-    p.add_argument("spec", help="a sweep spec (TOML), e.g. examples/precision_study.toml")
+    p.add_argument("spec", help="a sweep spec (TOML), e.g. examples/sweeps/precision_study.toml")
     p.add_argument("-o", "--output", help="results CSV (default out/sweep-<spec name>.csv); "
                                           "points already in it are skipped")
     p.add_argument("--scheduler", help="address of a running Dask scheduler (default: a LocalCluster here)")

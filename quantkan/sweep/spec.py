@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from quantkan.config import LEARNING_KEYS, tomllib
+from quantkan.config import LEARNING_KEYS, read_toml
 from quantkan.engine import ENGINES
 from quantkan.tasks import TASKS
 
@@ -181,11 +181,4 @@ def parse_spec(data: dict[str, Any], source: str = "spec") -> SweepSpec:
 
 
 def load_spec(path: str | Path) -> SweepSpec:
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"sweep spec {path} does not exist") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"sweep spec {path} is not valid TOML: {err}") from None
-    return parse_spec(data, str(path))
+    return parse_spec(read_toml(path, "sweep spec"), str(path))
