@@ -180,3 +180,26 @@ def test_pareto_front():
     score = np.array([0.5, 0.2, 0.9, 0.1, 0.3])  # lower is better
     assert list(pareto(cost, score, higher_is_better=False)) == [2, 0, 1, 3]
     assert list(pareto(cost, score, higher_is_better=True)) == [2]
+
+
+@pytest.mark.slow
+def test_report_plugin_synthesizes_a_kan_point(tmp_path):
+    """The real yosys run: LUT/FF/DSP cells, latency and II land in the row; an MLP point leaves them empty."""
+    spec = parse_spec({"sweep": {"hardware": ["report"]}, "base": {"task": {"n": 200}},
+                       "grid": {"model.kind": ["kan", "mlp"], "model.bits": [8]}})
+    kan, mlp = (run_point(p, workdir=str(tmp_path)) for p in spec)
+    assert kan["LUT [cells]"] > 0 and kan["FF [cells]"] > 0 and kan["latency [cycles]"] > 0
+    assert "LUT [cells]" not in mlp and mlp["status"] == "ok"
+
+
+def test_resource_figures_appear_with_synthesis_columns(tmp_path):
+    columns = ["config_hash", "status", "model.bits [bit]", "task.name", "model", "params [count]",
+               "mse_mean [target^2]", "LUT [cells]", "DSP [cells]"]
+    table = ResultsTable(tmp_path / "synth.csv", columns)
+    for i, bits in enumerate([6, 8, 10, 12]):
+        for kind in ("KAN(layers=[1, 1], grid=(-1, 1, 8))", "MLP(layers=[1, 8, 1], weight=x)"):
+            table.append({"config_hash": f"{kind[:3]}{i}", "status": "ok", "model.bits [bit]": bits,
+                          "task.name": "drift", "model": kind, "params [count]": 11 if "KAN" in kind else 25,
+                          "mse_mean [target^2]": 0.1 / bits, "LUT [cells]": 100 * bits, "DSP [cells]": i})
+    names = [p.name for p in sweep_figures(tmp_path / "synth.csv", tmp_path)]
+    assert names == ["synth-bits.png", "synth-params.png", "synth-lut.png", "synth-dsp.png"]
