@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("dask.distributed")
 
-from quantkan.sweep import ResultsTable, load_spec, parse_spec, run_point, run_sweep  # noqa: E402
+from quantkan.sweep import ResultsTable, load_spec, parse_spec, run_point, run_seeds, run_sweep  # noqa: E402
 from quantkan.sweep.hardware import HARDWARE, register  # noqa: E402
 from quantkan.sweep.plot import pareto, sweep_figures  # noqa: E402
 from quantkan.sweep.run import columns_of  # noqa: E402
@@ -96,6 +96,15 @@ def test_point_row_equals_a_direct_train_and_names_units():
     assert set(row) <= set(columns)
     numeric = [c for c in columns if isinstance(row.get(c), (int, float))]
     assert numeric and all(c.endswith("]") for c in numeric), numeric
+
+
+@pytest.mark.parametrize("kind", ["kan", "mlp"])
+def test_seeds_as_one_population_score_as_points_one_by_one(kind):
+    spec = parse_spec({"sweep": {"seeds": [0, 1, 2], "engine": "compiled"}, "base": {"task": {"n": 500}},
+                       "grid": {"model.kind": [kind], "model.bits": [10]}})
+    scores = [{k: v for k, v in row.items() if k.startswith("mse")} for row in run_seeds(spec.points)]
+    assert scores == [{k: v for k, v in run_point(p, "numpy").items() if k.startswith("mse")} for p in spec]
+    assert len({s["mse_mean [target^2]"] for s in scores}) == 3  # the seeds really differ
 
 
 def test_an_invalid_point_is_a_row_not_a_crash():

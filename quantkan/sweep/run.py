@@ -13,7 +13,7 @@ import logging
 import platform
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -21,10 +21,12 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from quantkan.models import Model
 from quantkan.sweep.hardware import HARDWARE
 from quantkan.sweep.spec import Point, SweepSpec
+from quantkan.tasks import Stream, windowed_metric
 
-__all__ = ["METRIC_UNITS", "ResultsTable", "columns_of", "run_point", "run_sweep", "setting_column"]
+__all__ = ["METRIC_UNITS", "ResultsTable", "columns_of", "run_point", "run_seeds", "run_sweep", "setting_column"]
 
 #: Units of the task metrics, as they appear in column names.
 METRIC_UNITS = {"mse": "target^2", "accuracy": "fraction"}
@@ -82,33 +84,80 @@ def columns_of(spec: SweepSpec) -> list[str]:
              "error", *_versions(), "finished [UTC]"])
 
 
+def _identity(point: Point) -> dict[str, Any]:
+    row: dict[str, Any] = {"config_hash": point.key, "seed [1]": point.seed, **_versions()}
+    row.update({setting_column(k, v): _cell(v) for k, v in point.settings.items()})
+    return row
+
+
+def _invalid(point: Point, err: ValueError) -> dict[str, Any]:
+    return {**_identity(point), "status": "invalid", "error": str(err), "finished [UTC]": _now()}
+
+
+def _scored(point: Point, built: tuple[Model, Stream, dict[str, Any]], predictions: np.ndarray, engine: str,
+            seconds: float, workdir: str | None) -> dict[str, Any]:
+    """A finished point's row: scores per regime, speed, then any hardware results."""
+    model, stream, learning = built
+    unit = METRIC_UNITS[stream.metric]
+    scores = {f"{stream.metric}_r{r} [{unit}]": v
+              for r, v in windowed_metric(stream, predictions, point.fraction).items()}
+    row = {**_identity(point), **scores, "status": "ok", "model": repr(model),
+           "params [count]": sum(p.size for p in model.parameters()), "engine": engine, "samples [count]": stream.n,
+           f"{stream.metric}_mean [{unit}]": float(np.mean(list(scores.values()))),
+           "train_time [s]": round(seconds, 4), "throughput [samples/s]": round(stream.n / seconds)}
+    for name in point.hardware:
+        row.update(HARDWARE[name].run(model, learning, Path(workdir or "build/sweep") / point.key / name))
+    row["finished [UTC]"] = _now()
+    return row
+
+
 def run_point(point: Point, engine: str = "auto", workdir: str | None = None) -> dict[str, Any]:
-    """Train one point on the engine and score it per regime: its results row (runs in a worker)."""
+    """Train one point (golden or compiled) and score it per regime: its results row."""
     from quantkan.engine import EngineLearner
     from quantkan.train import build_run, train
 
-    row: dict[str, Any] = {"config_hash": point.key, "seed [1]": point.seed, **_versions()}
-    row.update({setting_column(k, v): _cell(v) for k, v in point.settings.items()})
     try:
-        model, stream, learning = build_run(*point.train_config())
+        built = build_run(*point.train_config())
     except ValueError as err:
-        return {**row, "status": "invalid", "error": str(err), "finished [UTC]": _now()}
+        return _invalid(point, err)
+    model, stream, learning = built
     start = time.perf_counter()
-    result = train(model, stream, lr=learning["lr"], delay=learning["delay"], rounding=learning["rounding"],
-                   seed=learning["seed"], twin=False, show_progress=False, engine=engine)
-    seconds = time.perf_counter() - start
-    unit = METRIC_UNITS[stream.metric]
-    scores = {f"{stream.metric}_r{r} [{unit}]": fx for r, fx, _ in result.per_regime(point.fraction)}
-    row.update(scores)
-    row.update({"status": "ok", "model": repr(model), "params [count]": sum(p.size for p in model.parameters()),
-                "engine": "compiled" if isinstance(result.learner, EngineLearner) else "numpy",
-                "samples [count]": stream.n, f"{stream.metric}_mean [{unit}]": float(np.mean(list(scores.values()))),
-                "train_time [s]": round(seconds, 4), "throughput [samples/s]": round(stream.n / seconds)})
-    for name in point.hardware:
-        folder = Path(workdir or "build/sweep") / point.key / name
-        row.update(HARDWARE[name].run(model, learning, folder))
-    row["finished [UTC]"] = _now()
-    return row
+    result = train(model, stream, twin=False, show_progress=False, engine=engine, **learning)
+    name = "compiled" if isinstance(result.learner, EngineLearner) else "numpy"
+    return _scored(point, built, result.fixed, name, time.perf_counter() - start, workdir)
+
+
+def run_seeds(points: Sequence[Point], engine: str = "auto", workdir: str | None = None) -> list[dict[str, Any]]:
+    """Points that differ only in their seed, as one engine population on their shared stream.
+
+    The error bars of a setting cost one compiled call; ``train_time`` is the population's
+    time shared among its points.  Without the engine, point by point (:func:`run_point`)."""
+    from quantkan.engine import EngineUnsupported, Population, available
+    from quantkan.golden import OnlineLearner
+    from quantkan.train import build_run
+
+    rows, built, ready = [], [], []
+    for point in points:
+        try:
+            built.append(build_run(*point.train_config()))
+            ready.append(point)
+        except ValueError as err:
+            rows.append(_invalid(point, err))
+    if not ready:
+        return rows
+    try:
+        if engine == "numpy" or not available():
+            raise EngineUnsupported(engine)
+        population = Population([OnlineLearner(model, **learning) for model, _, learning in built])
+    except EngineUnsupported:
+        return rows + [run_point(point, engine, workdir) for point in ready]
+    model, stream, _ = built[0]
+    start = time.perf_counter()
+    y = population.run_raw(model.types.input.quantize(stream.x), model.types.output.quantize(stream.target))
+    population.flush()
+    share = (time.perf_counter() - start) / len(ready)
+    return rows + [_scored(point, b, b[0].types.output.to_float(y[p]), "compiled", share, workdir)
+                   for p, (point, b) in enumerate(zip(ready, built))]
 
 
 def _now() -> str:
@@ -176,6 +225,23 @@ def _client(scheduler: str | None, workers: int):
     return Client(cluster), cluster
 
 
+def _finished_rows(futures: dict[Any, int], summary: dict[str, Any], log: TextIO | None) -> Iterator[dict[str, Any]]:
+    """Rows of the groups (future: its number of points) as they finish; a failed group is counted
+    and logged, not fatal."""
+    from dask.distributed import as_completed
+
+    for future in as_completed(list(futures)):
+        try:
+            rows = future.result()
+        except Exception as err:  # noqa: BLE001 - one group's failure must not stop the sweep
+            summary["failed"] += futures[future]
+            if log is not None:
+                print(f"quantkan sweep: {futures[future]} points failed ({type(err).__name__}: {err}); "
+                      "a rerun retries them", file=log)
+            continue
+        yield from rows
+
+
 def run_sweep(spec: SweepSpec, output: str | Path, scheduler: str | None = None, workers: int = 2,
               workdir: str | Path | None = None, show_progress: bool = True,
               log: TextIO | None = sys.stderr) -> dict[str, Any]:
@@ -193,19 +259,16 @@ def run_sweep(spec: SweepSpec, output: str | Path, scheduler: str | None = None,
         _warm_engine(spec.engine)
         client, cluster = _client(scheduler, workers)
         try:
-            from dask.distributed import as_completed
-
             folder = str(workdir) if workdir else str(Path(output).parent / "sweep-work")
-            futures = client.map(run_point, todo, engine=spec.engine, workdir=folder, pure=False)
-            for future in progress(as_completed(futures), len(futures), "sweep", enabled=show_progress):
-                try:
-                    table.append(future.result())
-                    summary["ran"] += 1
-                except Exception as err:  # noqa: BLE001 - one point's failure must not stop the sweep
-                    summary["failed"] += 1
-                    if log is not None:
-                        print(f"quantkan sweep: a point failed ({type(err).__name__}: {err}); "
-                              "a rerun retries it", file=log)
+            groups: dict[str, list[Point]] = {}
+            for point in todo:  # one population per setting: its seeds
+                groups.setdefault(json.dumps([point.settings, point.hardware, point.fraction], sort_keys=True),
+                                  []).append(point)
+            futures = client.map(run_seeds, list(groups.values()), engine=spec.engine, workdir=folder, pure=False)
+            rows = _finished_rows(dict(zip(futures, map(len, groups.values()))), summary, log)
+            for row in progress(rows, len(todo), "sweep", enabled=show_progress):
+                table.append(row)
+                summary["ran"] += 1
         finally:
             client.close()
             if cluster is not None:
