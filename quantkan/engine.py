@@ -21,16 +21,18 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from quantkan import fixed
 from quantkan.fixed import FixedType, Overflow, Rounding
-from quantkan.golden import (DenseLayerFixed, KANLayerFixed, OnlineLearner, _Updater,
-                             stochastic_types)
+from quantkan.golden import DenseLayerFixed, KANLayerFixed, OnlineLearner, stochastic_types
 from quantkan.lfsr import LFSRBank
 from quantkan.models import KAN, Model
+
+if TYPE_CHECKING:
+    from quantkan.golden import _Updater  # the golden updater whose types the engine reads
 
 __all__ = ["ENGINES", "MAX_LOOKUP_BITS", "EngineUnsupported", "available", "cast_descriptor",
            "Population", "EngineLearner", "make_learner"]

@@ -127,6 +127,9 @@ FIXED_CASES = {
     "kan12-stochastic-delay-const-lr": ({"kind": "kan", "layers": [2, 3, 1], "grid": [-1.0, 1.0, 5], "order": 2,
                                          "lut_bits": 6, "bits": 12}, {"lr": 0.3, "delay": [3, 1],
                                                                       "rounding": "stochastic", "seed": 4}),
+    "kan12-unsigned-input": ({"kind": "kan", "layers": [2, 3, 1], "grid": [0.0, 1.0, 8], "bits": 12,
+                              "types": {"input": "ap_ufixed<12,1,AP_RND_CONV,AP_SAT>"}},
+                             {"lr": 2.0 ** -3, "delay": 1, "rounding": "stochastic", "seed": 2}),
     "mlp10-wrap-stochastic-delay": ({"kind": "mlp", "layers": [2, 6, 3, 1], "bits": 10,
                                      "types": {"weight": "ap_fixed<10,2,AP_RND,AP_WRAP>",
                                                "acc": "ap_fixed<14,4,AP_TRN,AP_WRAP>"}},
@@ -211,6 +214,15 @@ def test_bad_stream_shapes_and_values():
         learner.population.run_raw(np.zeros((4, 3), np.int64), np.zeros((4, 1), np.int64))
     with pytest.raises(ValueError, match=r"input 500 is outside ap_fixed<8,"):
         learner.run_raw(np.full((4, 2), 500), np.zeros((4, 1), np.int64))
+
+
+def test_without_numba_auto_is_golden(monkeypatch):
+    import quantkan.engine as engine
+
+    monkeypatch.setattr(engine, "available", lambda: False)
+    assert isinstance(make_learner(KAN([1, 1], bits=12), "auto"), OnlineLearner)
+    with pytest.raises(EngineUnsupported, match=r"needs numba: pip install 'quantkan\[engine\]'"):
+        make_learner(KAN([1, 1], bits=12), "compiled")
 
 
 def test_make_learner_picks_and_falls_back():

@@ -242,10 +242,23 @@ def _finished_rows(futures: dict[Any, int], summary: dict[str, Any], log: TextIO
         yield from rows
 
 
-def run_sweep(spec: SweepSpec, output: str | Path, scheduler: str | None = None, workers: int = 2,
+def run_sweep(spec: SweepSpec, output: str | Path, *, scheduler: str | None = None, workers: int = 2,
               workdir: str | Path | None = None, show_progress: bool = True,
               log: TextIO | None = sys.stderr) -> dict[str, Any]:
-    """Run every point not yet in ``output``; returns counts and the wall time in seconds."""
+    """Run every point not yet in ``output``; a rerun after a crash continues where it stopped.
+
+    Args:
+        spec: the points (from :func:`~quantkan.sweep.spec.load_spec`).
+        output: the results CSV, created or extended.
+        scheduler: address of a running Dask scheduler; None starts a LocalCluster here.
+        workers: worker processes of that LocalCluster (one thread each).
+        workdir: where hardware plugins write (default: ``sweep-work`` beside ``output``).
+        show_progress: draw the progress line (on a terminal).
+        log: where failed points are reported (None: nowhere).
+
+    Returns:
+        ``points``, ``skipped`` (already in ``output``), ``ran``, ``failed`` and ``seconds`` (wall).
+    """
     from quantkan.progress import progress
 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
