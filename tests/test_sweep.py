@@ -212,3 +212,14 @@ def test_resource_figures_appear_with_synthesis_columns(tmp_path):
                           "mse_mean [target^2]": 0.1 / bits, "LUT [cells]": 100 * bits, "DSP [cells]": i})
     names = [p.name for p in sweep_figures(tmp_path / "synth.csv", tmp_path)]
     assert names == ["synth-bits.png", "synth-params.png", "synth-lut.png", "synth-dsp.png"]
+
+
+def test_sweep_on_an_existing_scheduler(tmp_path):
+    """--scheduler ADDRESS: the points go to a cluster someone else started."""
+    from dask.distributed import LocalCluster
+
+    spec = parse_spec({"sweep": {"seeds": [0, 1]}, "base": {"task": {"n": 300}}, "grid": {"model.bits": [8, 10]}})
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
+        summary = run_sweep(spec, tmp_path / "r.csv", scheduler=cluster.scheduler_address, show_progress=False)
+    assert summary["ran"] == 4 and summary["failed"] == 0
+    assert len(read_rows(tmp_path / "r.csv")) == 4
