@@ -42,8 +42,10 @@ def cast(r: np.int64, d: np.ndarray) -> np.int64:
         q = r >> dd
         rem = r & ((np.int64(1) << dd) - 1)
         half = np.int64(1) << (dd - 1)
-        mode = d[1]
-        if mode == 0:  # TRN
+        mode = d[1]  # the common modes first
+        if mode == 6:  # RND_CONV
+            inc = rem > half or (rem == half and (q & 1) == 1)
+        elif mode == 0:  # TRN
             inc = False
         elif mode == 1:  # TRN_ZERO
             inc = neg and rem != 0
@@ -53,10 +55,8 @@ def cast(r: np.int64, d: np.ndarray) -> np.int64:
             inc = rem > half or (rem == half and neg)
         elif mode == 4:  # RND_MIN_INF
             inc = rem > half
-        elif mode == 5:  # RND_INF
+        else:  # RND_INF
             inc = rem > half or (rem == half and not neg)
-        else:  # RND_CONV
-            inc = rem > half or (rem == half and (q & 1) == 1)
         if inc:
             q += 1
     elif drop < 0:
@@ -71,13 +71,13 @@ def cast(r: np.int64, d: np.ndarray) -> np.int64:
     else:
         q = r
     ovf = d[2]
+    if ovf == 1:  # SAT
+        return hi if q > hi else (lo if q < lo else q)
     if ovf == 0:  # WRAP
         q = q & ((np.int64(1) << d[3]) - 1)
         if d[4] != 0 and q > hi:
             q -= np.int64(1) << d[3]
         return q
-    if ovf == 1:  # SAT
-        return hi if q > hi else (lo if q < lo else q)
     if ovf == 2:  # SAT_ZERO
         return np.int64(0) if (q > hi or q < lo) else q
     under = q < lo  # SAT_SYM
