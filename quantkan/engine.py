@@ -193,7 +193,7 @@ class Population:
                 tab_rows.append((model.tables.basis_raw, model.tables.deriv_raw))
             self.tab_id[p] = tables[key]
             for l, layer in enumerate(layers):
-                in_t = model.types.input  # layer inputs and hidden activations share it
+                in_t = model.types.input if l == 0 else layers[l - 1].out_t  # what the layer reads
                 key = (layer.map, in_t)
                 if key not in lookups:
                     lookups[key] = len(loc_rows)
