@@ -19,6 +19,7 @@ inputs wider than :data:`MAX_LOOKUP_BITS`; ``engine="auto"`` then uses the golde
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -49,9 +50,17 @@ class EngineUnsupported(ValueError):
     """The compiled engine cannot run this learner (``engine="auto"`` falls back to golden)."""
 
 
+@functools.cache
 def available() -> bool:
-    """True when numba is installed (``pip install 'quantkan[engine]'``)."""
-    return importlib.util.find_spec("numba") is not None
+    """True when numba imports here (``pip install 'quantkan[engine]'``); a numba that does not
+    support this NumPy fails to import, and then the golden learner runs instead."""
+    if importlib.util.find_spec("numba") is None:
+        return False
+    try:
+        import numba  # noqa: F401
+    except Exception:  # noqa: BLE001 - e.g. ImportError: "Numba needs NumPy x.y or less"
+        return False
+    return True
 
 
 def cast_descriptor(src: FixedType, dst: FixedType) -> np.ndarray:
