@@ -64,7 +64,8 @@ def test_example_spec_is_the_precision_study():
     ({"grid": {"learning.momentum": [0.9]}}, "unknown learning setting 'learning.momentum'"),
     ({"grid": {"learning.seed": [1]}}, "unknown learning setting 'learning.seed'.*seeds go in"),
     ({"grid": {"task.name": ["drfit"]}}, "unknown task 'drfit'"),
-    ({"base": {"hardware": {"x": 1}}}, r"\[base.hardware\] is not a settings table"),
+    ({"base": {"board": {"x": 1}}}, r"\[base.board\] is not a settings table"),
+    ({"base": {"hardware": {"clock": 5}}}, r"unknown hardware setting 'hardware.clock'; known: \['hardware.family', "),
     ({"points": [{"model.kind": "kan"}, 3]}, r"\[\[points\]\] must be a list of tables"),
 ])
 def test_bad_specs_are_refused_by_name(data, message):
@@ -116,18 +117,21 @@ def test_an_invalid_point_is_a_row_not_a_crash():
 def test_hardware_columns_are_plugins(monkeypatch):
     calls = []
 
-    def fake(model, learning, workdir):
-        calls.append((model.kind, learning["lr"]))
+    def fake(model, learning, options, workdir):
+        calls.append((model.kind, learning["lr"], options))
         return {"LUT [cells]": 100 * model.layers[0], "DSP [cells]": 3}
 
-    monkeypatch.setitem(HARDWARE, "fake", HARDWARE["report"])  # the name must exist when the spec is parsed
-    register("fake", ("LUT [cells]", "DSP [cells]"), fake)
-    spec = parse_spec({**TINY, "sweep": {"hardware": ["fake"]}})
+    monkeypatch.setitem(HARDWARE, "fake", HARDWARE["report"])  # removed again after the test
+    register("fake", ("LUT [cells]", "DSP [cells]"), fake, options=("depth",))
+    with pytest.raises(ValueError, match=r"unknown hardware setting 'hardware.width'; known: \[.*'hardware.depth'"):
+        parse_spec({**TINY, "grid": {"hardware.width": [1]}})
+    spec = parse_spec({**TINY, "sweep": {"hardware": ["fake"]}, "grid": {**TINY["grid"], "hardware.depth": [2]}})
+    assert "hardware" not in spec.points[0].train_config()[0]
     columns = columns_of(spec)
     after = columns.index("throughput [samples/s]") + 1
     assert columns[after:after + 2] == ["LUT [cells]", "DSP [cells]"]
     row = run_point(spec.points[0])
-    assert calls == [("kan", 0.125)] and row["LUT [cells]"] == 100 and row["DSP [cells]"] == 3
+    assert calls == [("kan", 0.125, {"depth": 2})] and row["LUT [cells]"] == 100 and row["DSP [cells]"] == 3
 
 
 def test_tiny_sweep_on_two_workers_then_rerun_skips_everything(tmp_path):
@@ -194,7 +198,8 @@ def test_pareto_front():
 @pytest.mark.slow
 def test_report_plugin_synthesizes_a_kan_point(tmp_path):
     """The real yosys run: LUT/FF/DSP cells, latency and II land in the row; an MLP point leaves them empty."""
-    spec = parse_spec({"sweep": {"hardware": ["report"]}, "base": {"task": {"n": 200}},
+    spec = parse_spec({"sweep": {"hardware": ["report"]},
+                       "base": {"task": {"n": 200}, "hardware": {"schedule": "sequential"}},
                        "grid": {"model.kind": ["kan", "mlp"], "model.bits": [8]}})
     kan, mlp = (run_point(p, workdir=str(tmp_path)) for p in spec)
     assert kan["LUT [cells]"] > 0 and kan["FF [cells]"] > 0 and kan["latency [cycles]"] > 0

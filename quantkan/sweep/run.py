@@ -106,7 +106,8 @@ def _scored(point: Point, built: tuple[Model, Stream, dict[str, Any]], predictio
            f"{stream.metric}_mean [{unit}]": float(np.mean(list(scores.values()))),
            "train_time [s]": round(seconds, 4), "throughput [samples/s]": round(stream.n / seconds)}
     for name in point.hardware:
-        row.update(HARDWARE[name].run(model, learning, Path(workdir or "build/sweep") / point.key / name))
+        row.update(HARDWARE[name].run(model, learning, point.hardware_options,
+                                      Path(workdir or "build/sweep") / point.key / name))
     row["finished [UTC]"] = _now()
     return row
 

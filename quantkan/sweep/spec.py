@@ -18,9 +18,10 @@
     "model.kind" = "kan"
     "learning.delay" = 4
 
-A point's settings are dotted keys ``section.name`` (sections model, learning, task) that
-become a train config; a model without ``layers`` is the default model of its kind and
-bits, as ``quantkan train --model KIND --bits B`` builds it.
+A point's settings are dotted keys ``section.name``: model, learning and task settings
+become a train config (a model without ``layers`` is the default model of its kind and
+bits, as ``quantkan train --model KIND --bits B`` builds it); hardware settings go to the
+hardware plugins (``"hardware.schedule" = ["pipelined", "sequential"]`` for ``report``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from quantkan.tasks import TASKS
 
 __all__ = ["SECTIONS", "Point", "SweepSpec", "load_spec", "parse_spec"]
 
-SECTIONS = ("model", "learning", "task")
+SECTIONS = ("model", "learning", "task", "hardware")
 _SWEEP_KEYS = {"seeds", "engine", "hardware", "fraction"}
 _TOP_KEYS = {"sweep", "base", "grid", "points"}
 
@@ -60,12 +61,18 @@ class Point:
                            "fraction": self.fraction}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    @property
+    def hardware_options(self) -> dict[str, Any]:
+        """The ``hardware.*`` settings, for the hardware plugins (e.g. the RTL schedule)."""
+        return {k.split(".", 1)[1]: v for k, v in self.settings.items() if k.startswith("hardware.")}
+
     def train_config(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """(config, overrides) for :func:`quantkan.train.build_run`."""
         config: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
         for key, value in self.settings.items():
             section, name = key.split(".", 1)
             config[section][name] = value
+        config.pop("hardware")
         config["learning"]["seed"] = self.seed
         overrides: dict[str, Any] = {}
         model = config["model"]
@@ -95,6 +102,12 @@ def _dotted(key: Any, where: str) -> str:
     if not isinstance(key, str) or key.count(".") < 1 or key.split(".", 1)[0] not in SECTIONS:
         raise ValueError(f"{where}: setting {key!r} must be 'section.name' with section one of {SECTIONS}")
     section, name = key.split(".", 1)
+    if section == "hardware":
+        from quantkan.sweep.hardware import HARDWARE
+
+        known = sorted({o for plugin in HARDWARE.values() for o in plugin.options})
+        if name not in known:
+            raise ValueError(f"{where}: unknown hardware setting {key!r}; known: {['hardware.' + k for k in known]}")
     if section == "learning" and name not in LEARNING_KEYS - {"seed"}:
         raise ValueError(f"{where}: unknown learning setting {key!r}; known: "
                          f"{sorted('learning.' + k for k in LEARNING_KEYS - {'seed'})} (seeds go in [sweep])")
