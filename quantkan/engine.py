@@ -135,10 +135,11 @@ class Population:
         learners = list(learners)
         if not learners:
             raise ValueError("a population needs at least one learner")
+        for learner in learners:
+            if not isinstance(learner, OnlineLearner):
+                raise TypeError(f"population members must be golden OnlineLearners, not {type(learner).__name__}")
         layout = _Layout(learners[0])
         for index, learner in enumerate(learners):
-            if not isinstance(learner, OnlineLearner):
-                raise ValueError(f"population members must be golden OnlineLearners, got {learner!r}")
             layout.check(learner, index)
             _check_fresh(learner)
         self.learners, self.kind = learners, layout.kind

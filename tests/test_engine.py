@@ -211,9 +211,17 @@ def test_population_of_one_shared_stream_mlp():
         assert np.array_equal(y[p], [golden.step_raw(a, b, bool(k)) for a, b, k in zip(x, t, learn)])
 
 
-def test_population_refuses_mixed_shapes():
+def test_population_refuses_mixed_shapes_and_other_objects():
     with pytest.raises(ValueError, match=r"learner 1 is \('kan', \(2, 4, 1\)"):
         Population([OnlineLearner(KAN([2, 3, 1])), OnlineLearner(KAN([2, 4, 1]))])
+    with pytest.raises(TypeError, match="population members must be golden OnlineLearners, not KAN"):
+        Population([KAN([2, 3, 1])])
+    with pytest.raises(ValueError, match="a population needs at least one learner"):
+        Population([])
+    busy = OnlineLearner(KAN([1, 1]), delay=2)
+    busy.step_raw(np.array([0]), np.array([5]))
+    with pytest.raises(ValueError, match=r"no pending updates: call flush\(\) first"):
+        Population([busy])
 
 
 def test_bad_stream_shapes_and_values():
