@@ -1,8 +1,11 @@
 """Run a sweep on Dask distributed and keep its results in one CSV, a row per finished point.
 
 Points go to a Dask cluster (a LocalCluster in this process by default, or an existing
-scheduler); rows are appended and flushed as points finish, so an interrupted sweep loses
-only the points in flight, and a rerun skips every point whose config hash is already there.
+scheduler), the seeds of one setting as one task (an engine population); rows are appended
+and flushed as tasks finish, so an interrupted sweep loses only the points in flight, and a
+rerun skips every point whose config hash is already there.  Column names carry their unit
+(``bits [bit]``, ``train_time [s]``, ``mse_r0 [target^2]``; ``[1]`` for plain numbers);
+text columns (model, task name, status, versions) have none.
 """
 
 from __future__ import annotations
