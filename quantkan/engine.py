@@ -288,15 +288,15 @@ class Population:
                              f"got {x.shape[2]} and {t.shape[2]}")
         if stream_of is None:
             stream_of = np.zeros(self.size, np.int64) if x.shape[0] == 1 else np.arange(self.size)
-        stream_of = np.asarray(stream_of, dtype=np.int64)
+        stream_of = np.array(stream_of, dtype=np.int64)  # copies below: writable C arrays, one numba signature
         if stream_of.shape != (self.size,) or stream_of.min() < 0 or stream_of.max() >= x.shape[0]:
             raise ValueError(f"stream_of must give each of the {self.size} learners a stream in "
                              f"0..{x.shape[0] - 1}, got {stream_of!r}")
         for p, learner in enumerate(self.learners):  # every learner checks its own stream's raw range
             learner.model.types.input.check_raw(x[stream_of[p]], "input")
             learner.model.types.output.check_raw(t[stream_of[p]], "target")
-        lrn = np.ascontiguousarray(np.broadcast_to(np.asarray(learn, dtype=np.bool_), (x.shape[1],)))
-        y = self._run(np.ascontiguousarray(x, dtype=np.int64), np.ascontiguousarray(t, dtype=np.int64), lrn,
+        lrn = np.array(np.broadcast_to(np.asarray(learn, dtype=np.bool_), (x.shape[1],)))
+        y = self._run(np.array(x, dtype=np.int64, order="C"), np.array(t, dtype=np.int64, order="C"), lrn,
                       stream_of)
         self.samples += x.shape[1]
         self._write_back()

@@ -282,3 +282,16 @@ def test_train_gives_the_same_result_on_either_engine(kind, capsys):
         assert main(["train", "--task", "drift", "--kind", kind, "--n", "400", "--quiet", "--engine", engine]) == 0
         printed.append(capsys.readouterr().out)
     assert printed[0] == printed[1]
+
+
+def test_one_compiled_loop_per_kind():
+    """Read-only inputs, learn flags or not, flush: one numba signature each, so one compile
+    (and one cache entry that every sweep worker loads)."""
+    x = np.zeros((5, 1), np.int64)
+    x.setflags(write=False)
+    for model in (KAN([1, 1]), MLP([1, 2, 1])):
+        learner = EngineLearner(model, delay=1)
+        learner.run_raw(x, x)
+        learner.run_raw(x, x, np.ones(5, bool))
+        learner.flush()
+    assert len(kernels.run_kan.signatures) == 1 and len(kernels.run_mlp.signatures) == 1
