@@ -89,14 +89,15 @@ def train(model: Model, stream: Stream, lr: float = 2.0 ** -3, delay: int | list
     with _ctrl_c_stops() as stopped:
         if isinstance(learner, EngineLearner):
             x, t = model.types.input.quantize(stream.x), model.types.output.quantize(stream.target)
-            chunks = np.array_split(np.arange(stream.n), max(1, -(-stream.n // ENGINE_CHUNK)))
-            for chunk in progress(chunks, len(chunks), f"{stream.name} (chunks)", enabled=show_progress):
+            starts = range(0, stream.n, ENGINE_CHUNK)
+            for start in progress(starts, len(starts), f"{stream.name} (chunks)", enabled=show_progress):
                 if stopped():
                     break
+                chunk = slice(start, min(start + ENGINE_CHUNK, stream.n))
                 fixed_out[chunk] = model.types.output.to_float(learner.run_raw(x[chunk], t[chunk]))
-                for n in chunk if floater is not None else ():
+                for n in range(chunk.start, chunk.stop) if floater is not None else ():
                     float_out[n] = floater.step(stream.x[n], stream.target[n])
-                done += len(chunk)
+                done = chunk.stop
         else:
             for x, target in progress(stream, len(stream), f"{stream.name}", enabled=show_progress):
                 if stopped():

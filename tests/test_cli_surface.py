@@ -209,7 +209,7 @@ def test_ctrl_c_during_train_saves_the_model_so_far_and_says_where(tmp_path, mon
         return step(self, x, target)
     monkeypatch.setattr(OnlineLearner, "step", step_then_ctrl_c)
     monkeypatch.chdir(tmp_path)
-    assert main(["train", KAN_CONFIG, "--n", "1000", "--quiet", "--no-twin"]) == 130
+    assert main(["train", KAN_CONFIG, "--n", "1000", "--quiet", "--no-twin", "--engine", "numpy"]) == 130
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err and "interrupted after 150 of 1000 samples" in captured.err
     assert "wrote model drift_kan.interrupted.qkan" in captured.out

@@ -295,3 +295,26 @@ def test_one_compiled_loop_per_kind():
         learner.run_raw(x, x, np.ones(5, bool))
         learner.flush()
     assert len(kernels.run_kan.signatures) == 1 and len(kernels.run_mlp.signatures) == 1
+
+
+def test_ctrl_c_on_the_engine_stops_between_chunks_and_keeps_what_was_learned(tmp_path, monkeypatch, capsys):
+    import json
+    import os
+    import signal
+
+    from quantkan.cli import main
+    from quantkan.train import ENGINE_CHUNK
+
+    run_raw, calls = EngineLearner.run_raw, [0]
+
+    def run_then_ctrl_c(self, x, t, learn=True):
+        calls[0] += 1
+        if calls[0] == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C during the first chunk
+        return run_raw(self, x, t, learn)
+    monkeypatch.setattr(EngineLearner, "run_raw", run_then_ctrl_c)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--task", "drift", "--n", "5000", "--quiet", "--no-twin", "--engine", "compiled"]) == 130
+    assert f"interrupted after {ENGINE_CHUNK} of 5000 samples" in capsys.readouterr().err
+    record = json.loads((tmp_path / "drift.interrupted.json").read_text())
+    assert record["results"]["samples"] == ENGINE_CHUNK and record["results"]["interrupted"]
