@@ -109,6 +109,57 @@ def _round_increment(mode: Rounding, half: Value, sticky: Value, lsb: Value,
     raise ValueError(f"unknown rounding mode {mode!r}")
 
 
+# -- range tests ---------------------------------------------------------------
+# The overflow tests of a cast compare the rounded value p with constants.  Written as
+# ``p > c`` they become a carry chain after the rounding adder's; written here they are
+# bit tests where c is a power-of-two boundary (the usual saturation limits) and read the
+# pre-rounding q and the increment (p = q + inc) in parallel with the adder, so a cast
+# costs one carry chain, not two in series.
+def _greater(x: Value, c: int) -> Value:
+    """``x > c``: a bit test when ``c + 1`` is a power of two within ``x``'s range."""
+    n, is_signed = len(x), x.shape().signed
+    k = (c + 1).bit_length() - 1
+    if c >= 0 and c + 1 == 1 << k and k < n - is_signed:
+        high = x[k:n - 1] if is_signed else x[k:]
+        return (~x[n - 1] & high.any()) if is_signed and len(high) else high.any() if len(high) else ~x[n - 1]
+    return x > c
+
+
+def _less(x: Value, c: int) -> Value:
+    """``x < c``: a bit test when ``c`` is 0 or a negative power of two within ``x``'s range."""
+    n, is_signed = len(x), x.shape().signed
+    k = (-c).bit_length() - 1
+    if is_signed and c == 0:
+        return x[n - 1]
+    if is_signed and c < 0 and -c == 1 << k and k < n - 1:
+        return x[n - 1] & ~x[k:n - 1].all()
+    return x < c
+
+
+def _above(p: Value, pre: tuple[Value, Value] | None, c: int) -> Value:
+    """``p > c``, where p = q + inc when ``pre`` = (q, inc)."""
+    if pre is None:
+        return _greater(p, c)
+    q, inc = pre
+    return _greater(q, c) | (inc & (q == c))
+
+
+def _below(p: Value, pre: tuple[Value, Value] | None, c: int) -> Value:
+    """``p < c``, where p = q + inc when ``pre`` = (q, inc)."""
+    if pre is None:
+        return _less(p, c)
+    q, inc = pre
+    return _less(q, c) & ~(inc & (q == c - 1))
+
+
+def _equals(p: Value, pre: tuple[Value, Value] | None, c: int) -> Value:
+    """``p == c``, where p = q + inc when ``pre`` = (q, inc)."""
+    if pre is None:
+        return p == c
+    q, inc = pre
+    return Mux(inc, q == c - 1, q == c)
+
+
 # -- cast ----------------------------------------------------------------------
 def cast_expr(m: Module | None, value: Value, src: FixedType, dst: FixedType) -> Value:
     """Combinational ``quantkan.fixed.cast(raw, src, dst)``: round by ``dst.rounding``, then
@@ -132,6 +183,7 @@ def cast_expr(m: Module | None, value: Value, src: FixedType, dst: FixedType) ->
     # 1. Rounding.  ``p`` is the rounded value in units of 2**shift dst LSBs: the exact
     # result is p * 2**shift, with [p_min, p_max] its range over every raw value of src.
     shift = 0
+    pre = None  # (q, inc) when p = q + inc is rounded up by a carry: tests read q instead of p
     if drop > 0:
         ext_w = max(w_src, drop + 1)  # room for the half bit and at least one kept bit
         ext = fit(v, ext_w)  # sign/zero extension: the dropped bits of r as NumPy sees them
@@ -149,6 +201,7 @@ def cast_expr(m: Module | None, value: Value, src: FixedType, dst: FixedType) ->
         else:
             p = q + inc  # Amaranth widens by one bit: the carry out is kept
             p_max += 1
+            pre = (q, inc)  # the overflow tests read q and inc, in parallel with the increment
         p = _named(m, p, "rounded")
     else:
         p, shift = v, -drop
@@ -169,15 +222,15 @@ def cast_expr(m: Module | None, value: Value, src: FixedType, dst: FixedType) ->
         mask = (1 << w_dst) - 1
         # p * 2**shift > hi  <=>  p > floor(hi / 2**shift);  < lo  <=>  p < ceil(lo / 2**shift)
         over_at, under_at = hi >> shift, -((-lo) >> shift)
-        over = p > over_at if p_max > over_at else None
-        under = p < under_at if p_min < under_at else None
+        over = _above(p, pre, over_at) if p_max > over_at else None
+        under = _below(p, pre, under_at) if p_min < under_at else None
         sat_lo = lo
         if dst.overflow is Overflow.SAT_SYM and dst.signed and w_dst > 1:
             # ap_fixed's AP_SAT_SYM: clamp to -max, and a negative source that lands exactly
             # on min also becomes -max.
             sat_lo = -hi
             if shift <= w_dst - 1 and p_min <= (lo >> shift) <= p_max and src.signed:
-                at_min = (p == (lo >> shift)) & negative
+                at_min = _equals(p, pre, lo >> shift) & negative
                 under = at_min if under is None else (under | at_min)
         if dst.overflow is Overflow.SAT_ZERO:
             bad = over if under is None else (under if over is None else over | under)
