@@ -8,6 +8,12 @@ when ``m_b <= S``) at address ``(k + nb - 1 - b) div nb``.  A sync read port fee
 forward pass; the update is read-modify-write on the *current* value (an asynchronous
 read port, then one write), so no update is lost whatever the pipeline depth.  The
 memories map to LUTRAM, not flip-flops.
+
+A ``registered`` bank splits the read-modify-write over two cycles (read and select the
+delta; subtract, saturate and write), so the LUTRAM read and the subtraction are not in one
+path.  An update that reads the address the previous one is writing takes the value being
+written (forwarding): back-to-back updates of one coefficient stay exact, and the write
+lands one cycle later (:attr:`CoefficientBank.write_latency`).
 """
 
 from __future__ import annotations
@@ -54,8 +60,9 @@ class CoefficientBank(wiring.Component):
     """One edge: forward window read (valid one cycle after ``rd_k``) and RMW update."""
 
     def __init__(self, coef_t: FixedType, update_t: FixedType, n_coef: int, order: int,
-                 init: list[int]) -> None:
+                 init: list[int], registered: bool = False) -> None:
         self.coef_t, self.update_t, self.order = coef_t, update_t, order
+        self.registered = registered
         self.n_banks, self.depth = bank_geometry(n_coef, order)
         self.n_coef = n_coef
         if len(init) != n_coef:
@@ -76,6 +83,11 @@ class CoefficientBank(wiring.Component):
             "p_wdata": In(c_shape),
             "p_rdata": Out(c_shape),
         })
+
+    @property
+    def write_latency(self) -> int:
+        """Cycles from ``wr_en`` (with ``wr_k``, ``wr_delta``) to the cycle whose edge commits the write."""
+        return 1 if self.registered else 0
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -108,14 +120,28 @@ class CoefficientBank(wiring.Component):
             upd_addr = (self.wr_k + (nb - 1 - b)) >> s
             mine = self.p_sel & (self.p_bank == b)
             m.d.comb += rmw.addr.eq(Mux(self.p_sel, self.p_addr, upd_addr))
-            current = rmw.data.as_signed() << (diff_t.frac - self.coef_t.frac)
-            step = delta.as_signed() << (diff_t.frac - self.update_t.frac)
-            updated = cast_expr(None, current - step, diff_t, self.coef_t)
-            m.d.comb += [
-                wr.addr.eq(rmw.addr),
-                wr.data.eq(Mux(self.p_sel, self.p_wdata, updated)),
-                wr.en.eq(Mux(self.p_sel, mine & self.p_we, self.wr_en & active)),
-            ]
+            if self.registered:
+                # cycle 1: the current value (or the one being written to it) and the delta
+                cur = Signal(fixed_shape(self.coef_t), name=f"rmw_cur{b}", reset_less=True)
+                step_d = Signal(fixed_shape(self.update_t), name=f"rmw_delta{b}", reset_less=True)
+                addr_d = Signal.like(rmw.addr, name=f"rmw_addr{b}", reset_less=True)
+                en_d = Signal(name=f"rmw_en{b}")
+                updated = self._updated(cur, step_d, diff_t)
+                hit = en_d & (addr_d == upd_addr)  # forwarding: the previous update writes this address now
+                m.d.sync += [cur.eq(Mux(hit, updated, rmw.data)), step_d.eq(delta), addr_d.eq(upd_addr),
+                             en_d.eq(self.wr_en & active)]
+                # cycle 2: subtract, saturate, write
+                m.d.comb += [
+                    wr.addr.eq(Mux(self.p_sel, self.p_addr, addr_d)),
+                    wr.data.eq(Mux(self.p_sel, self.p_wdata, updated)),
+                    wr.en.eq(Mux(self.p_sel, mine & self.p_we, en_d)),
+                ]
+            else:
+                m.d.comb += [
+                    wr.addr.eq(rmw.addr),
+                    wr.data.eq(Mux(self.p_sel, self.p_wdata, self._updated(rmw.data, delta, diff_t))),
+                    wr.en.eq(Mux(self.p_sel, mine & self.p_we, self.wr_en & active)),
+                ]
             with m.If(mine):
                 m.d.comb += self.p_rdata.eq(rmw.data)
         with m.Switch(rot_rd):
@@ -123,3 +149,9 @@ class CoefficientBank(wiring.Component):
                 with m.Case(r):
                     m.d.comb += [self.rd_window[k].eq(data[(k + r) % nb]) for k in range(S + 1)]
         return m
+
+    def _updated(self, current, delta, diff_t: FixedType):
+        """cast(current - delta, coef): the coefficient after one update."""
+        cur = current.as_signed() << (diff_t.frac - self.coef_t.frac)
+        step = delta.as_signed() << (diff_t.frac - self.update_t.frac)
+        return cast_expr(None, cur - step, diff_t, self.coef_t)

@@ -27,9 +27,9 @@ DEFAULT_NAME = "quantkan_kan"
 
 
 def export_verilog(model: KAN, out_dir: str | Path, schedule: str = "pipelined", lr: float = 2.0 ** -4,
-                   rounding: str = "type", seed: int = 0, name: str = DEFAULT_NAME) -> Path:
+                   rounding: str = "type", seed: int = 0, name: str = DEFAULT_NAME, pipeline: str = "deep") -> Path:
     """Write ``<name>.v``, ``quantkan_rtl.json`` and ``model.qkan`` into ``out_dir``."""
-    learner = KANLearner(model, schedule=schedule, lr=lr, rounding=rounding, seed=seed)
+    learner = KANLearner(model, schedule=schedule, lr=lr, rounding=rounding, seed=seed, pipeline=pipeline)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     text = verilog.convert(learner, name=name, emit_src=False)
@@ -39,7 +39,7 @@ def export_verilog(model: KAN, out_dir: str | Path, schedule: str = "pipelined",
     t = learner.timing
     meta = {
         "format": "quantkan-rtl", "version": 1, "top": name, "verilog": f"{name}.v", "model": "model.qkan",
-        "schedule": schedule, "lr": learner.golden.lr.value, "rounding": rounding, "seed": seed,
+        "schedule": schedule, "pipeline": pipeline, "lr": learner.golden.lr.value, "rounding": rounding, "seed": seed,
         "timing": {"latency": t.latency, "step": t.step, "ii": t.ii, "delays": t.delays,
                    "pipeline_delays": t.pipeline_delays, "read": t.read, "write": t.write},
         "widths": {"input": ty.input.width, "output": ty.output.width, "coef": ty.coef.width},

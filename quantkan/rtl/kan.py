@@ -15,9 +15,11 @@ the golden learner takes the same D.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
+from functools import reduce
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.data import ArrayLayout
 from amaranth.lib.wiring import In, Out
@@ -31,9 +33,10 @@ from quantkan.rtl.lookup import locate, table_rom
 from quantkan.rtl.pipeline import Builder, Timed
 from quantkan.rtl.update import delta, scaled
 
-__all__ = ["KANLearner", "Timing", "SCHEDULES", "timing_of"]
+__all__ = ["KANLearner", "Timing", "SCHEDULES", "PIPELINES", "timing_of"]
 
 SCHEDULES = ("pipelined", "sequential")
+PIPELINES = ("deep", "shallow")  # a register after every carry chain and multiplier, or fewer cycles
 
 
 @dataclass
@@ -68,13 +71,15 @@ class KANLearner(wiring.Component):
     """
 
     def __init__(self, model: KAN, schedule: str = "pipelined", lr: float = 2.0 ** -4,
-                 rounding: str = "type", seed: int = 0) -> None:
+                 rounding: str = "type", seed: int = 0, pipeline: str = "deep") -> None:
         self._MustUse__silence = True  # a refused configuration is not an unused elaboratable
         if not isinstance(model, KAN):
             raise ValueError(f"KANLearner needs a KAN model, got {type(model).__name__}")
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-        self.model, self.schedule = model, schedule
+        if pipeline not in PIPELINES:
+            raise ValueError(f"pipeline must be one of {PIPELINES}, got {pipeline!r}")
+        self.model, self.schedule, self.pipeline = model, schedule, pipeline
         self.golden = OnlineLearner(model, lr=lr, delay=0, rounding=rounding, seed=seed)
         self.layers: list[KANLayerFixed] = self.golden.pipeline.layers
         ty = model.types
@@ -132,7 +137,7 @@ class KANLearner(wiring.Component):
 
     def _build(self, m: Module, timing: Timing) -> None:
         ty = self.model.types
-        bld = Builder(m)
+        bld = Builder(m, deep=self.pipeline == "deep")
         n_layers = len(self.layers)
         accept = Signal(name="accept")
         m.d.comb += accept.eq(self.valid & self.ready)
@@ -172,10 +177,9 @@ class KANLearner(wiring.Component):
                 m.d.sync += wait.eq(period - 1)
             with m.Elif(wait != 0):
                 m.d.sync += wait.eq(wait - 1)
+        # the selects are one-hot: an OR of gated words (a shallow tree), not a chain of priority muxes
         rdata = Signal(fixed_shape(ty.coef), name="p_rdata_mux")
-        for sel, data in p_rdata:
-            with m.If(sel):
-                m.d.comb += rdata.eq(data)
+        m.d.comb += rdata.eq(reduce(operator.or_, [Mux(sel, data, 0) for sel, data in p_rdata]))
         m.d.sync += self.p_rdata.eq(rdata)
 
     @staticmethod
@@ -198,7 +202,8 @@ class KANLearner(wiring.Component):
         slopes = {}
         for j in range(layer.n_out):
             for i in range(layer.n_in):
-                bank = CoefficientBank(ty.coef, ty.update, model.n_coef, S, layer.coef[j, i].tolist())
+                bank = CoefficientBank(ty.coef, ty.update, model.n_coef, S, layer.coef[j, i].tolist(),
+                                       registered=bld.deep)
                 m.submodules[f"coef{l}_{j}_{i}"] = bank
                 banks[j, i] = bank
                 m.d.comb += bank.rd_k.eq(ks[i])
@@ -228,35 +233,42 @@ class KANLearner(wiring.Component):
         up = layer.updater
         E = err[0].t
         lr = up.lr
-        W = E + (1 if lr.shift is not None else 2)
+        P = E + bld.deep  # the cycle the products error x basis are valid (registered when deep)
+        W = P + (1 if lr.shift is not None else 2)
         learn_w = bld.delay(learn0, W, "learn", control=True)
         learn_d = bld.delay(learn0, W - 1, "learn", control=True)  # the cycle the delta (and its random bits) is made
         for (j, i), bank in ctx["banks"].items():
             deltas = []
             for mm in range(S + 1):
                 b = bld.at(ctx["basis"][i][mm], E, "basis")
-                src = scaled(bld, Timed(err[j].value * b.value, layer.g_t, E), lr, f"g{l}")
+                src = scaled(bld, self._times(bld, err[j], b, layer.g_t, f"eb{l}"), lr, f"g{l}")
                 lane = int(up.lfsr.state[j, i, mm]) if up.lfsr is not None else None
                 deltas.append(delta(m, bld, src, up.update_t, up.rounding == "stochastic", lane, learn_d,
                                     f"delta{l}"))
             m.d.comb += bank.wr_k.eq(bld.delay(ctx["k"][i], W - ctx["read"], f"k{l}_{i}"))
             m.d.comb += [bank.wr_delta[mm].eq(deltas[mm]) for mm in range(S + 1)]
             m.d.comb += bank.wr_en.eq(learn_w & ~self.p_sel)
+        W += bank.write_latency  # the cycle whose edge commits the write
         if l == 0:
             return None, W
         grads = []
+        eg_t = FixedType(ty.error.width + ty.grad.width, ty.error.integer + ty.grad.integer, True)
         for i in range(layer.n_in):
-            prods = []
-            for j in range(layer.n_out):
-                s = bld.at(ctx["slopes"][j, i], E, "slope")
-                prods.append(Timed(err[j].value * s.value, FixedType(ty.error.width + ty.grad.width,
-                                                                      ty.error.integer + ty.grad.integer, True), E))
-            if len(prods) == 1:  # one multiply and its cast
-                grads.append(bld.cast(prods[0], ty.error, f"grad{l}"))
+            slopes = [bld.at(ctx["slopes"][j, i], E, "slope") for j in range(layer.n_out)]
+            if layer.n_out == 1:  # one multiply and its cast
+                grads.append(bld.cast(self._times(bld, err[0], slopes[0], eg_t, f"eg{l}"), ty.error, f"grad{l}"))
             else:
-                regs = [Timed(bld.reg(p.value, f"eg{l}", fixed_shape(p.type)), p.type, E + 1) for p in prods]
+                regs = [Timed(bld.reg(err[j].value * s.value, f"eg{l}", fixed_shape(eg_t)), eg_t, E + 1)
+                        for j, s in enumerate(slopes)]
                 grads.append(bld.tree(regs, ty.error, f"grad{l}"))
         return grads, W
+
+    @staticmethod
+    def _times(bld: Builder, a: Timed, b: Timed, t: FixedType, name: str) -> Timed:
+        """a * b (both valid in one cycle) as type ``t``: registered when the pipeline is deep, else
+        left combinational for the cast that follows in the same cycle."""
+        p = Timed(a.value * b.value, t, a.t)
+        return Timed(bld.reg(p.value, name, fixed_shape(t)), t, a.t + 1) if bld.deep else p
 
 
 def timing_of(model: KAN, schedule: str = "pipelined", **settings) -> Timing:

@@ -32,8 +32,9 @@ class Timed:
 class Builder:
     """Registers, delay lines and adder trees inside one Module, with unique names."""
 
-    def __init__(self, m: Module) -> None:
+    def __init__(self, m: Module, deep: bool = False) -> None:
         self.m = m
+        self.deep = deep  # a register between every carry chain: a faster clock for more cycles
         self._names: dict[str, int] = {}
         self._chains: dict[int, list[Value]] = {}
 
@@ -80,7 +81,8 @@ class Builder:
 
     def tree(self, terms: list[Timed], dst: FixedType, name: str) -> Timed:
         """Sum of ``terms`` (one exact type), one adder level per cycle, cast to ``dst`` in the
-        last level's cycle. A single term is just cast (in its own cycle)."""
+        last level's cycle (``deep``: in a cycle of its own, so the sum's carry chain and the
+        rounding's are not in series). A single term is just cast (in its own cycle)."""
         if not terms:
             raise ValueError("an adder tree needs at least one term")
         t = max(x.t for x in terms)
@@ -91,7 +93,7 @@ class Builder:
                 a, b = level[k], level[k + 1]
                 st = add_type(a.type, b.type)
                 s = _aligned_sum(a, b, st)
-                if len(level) == 2:  # the last level: sum and cast in one stage
+                if len(level) == 2 and not self.deep:  # the last level: sum and cast in one stage
                     return Timed(self.reg(cast_expr(None, s, st, dst), name, fixed_shape(dst)), dst, t + 1)
                 nxt.append(Timed(self.reg(s, f"{name}_l", fixed_shape(st)), st, t + 1))
             if len(level) % 2:
