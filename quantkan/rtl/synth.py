@@ -18,7 +18,7 @@ from typing import TextIO
 
 from quantkan.errors import ToolError
 
-__all__ = ["Resources", "synth_xilinx", "xilinx_script", "yosys_command", "yowasp_tool"]
+__all__ = ["Resources", "cell_counts", "synth_xilinx", "xilinx_script", "yosys_command", "yowasp_tool"]
 
 FAMILIES = ("xcup", "xcu", "xc7", "xc6s")
 
@@ -92,7 +92,8 @@ class Resources:
         return "\n".join([f"yosys synth_xilinx -family {self.family} ({self.seconds:.0f} s):", *rows])
 
 
-def _cells(stat: dict, top: str) -> dict[str, int]:
+def cell_counts(stat: dict, top: str) -> dict[str, int]:
+    """Cells by type of module ``top`` in a yosys ``stat -json`` report."""
     modules = stat.get("modules", {})
     key = next((k for k in modules if k.lstrip("\\") == top), None)
     if key is None:
@@ -166,4 +167,4 @@ def synth_xilinx(verilog: str | Path, top: str, family: str = "xcup", log: str |
     if done.returncode or not stat_file.is_file():
         tail = log_file.read_text()[-3000:]
         raise ToolError(f"yosys synth_xilinx failed (exit {done.returncode}); {log_file} ends:\n{tail}")
-    return Resources(family, _cells(json.loads(stat_file.read_text()), top), seconds)
+    return Resources(family, cell_counts(json.loads(stat_file.read_text()), top), seconds)

@@ -1,0 +1,85 @@
+"""``quantkan timing``: the out-of-context harness, nextpnr's critical path by stage name, and one
+real place and route of a small learner (about a minute on two cores)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from amaranth.back import verilog
+
+from quantkan.cli import main
+from quantkan.models import KAN
+from quantkan.rtl.fmax import DEVICES, STAGES, OOCHarness, SeedRun, critical_path, stage_of
+from quantkan.rtl.kan import KANLearner
+
+
+@pytest.mark.parametrize("name,stage", [
+    ("learner.h0_l_TRELLIS_FF_Q_4", "layer 0 adder tree level"),
+    ("learner.h1_TRELLIS_FF_Q", "layer 1 adder tree: last level + cast"),
+    ("learner.cb1_12_TRELLIS_FF_Q_3", "layer 1 multiply: coefficient x basis"),
+    ("learner.coef0_3_1.bank2_RAMW", "layer 0 read-modify-write of coefficients (lane 3_1)"),
+    ("learner.delta1_7", "layer 1 delta: error x basis, cast"),
+    ("learner.rows_0_1", "layer 0 lookup: cell and table row (lane 1)"),
+    ("learner.err_d2_TRELLIS_FF_Q", "error: y - target, cast"),
+    ("learner.$abc$123$lut", "unnamed logic"),
+])
+def test_netlist_names_map_to_generator_stages(name, stage):
+    assert stage_of(name) == stage
+
+
+def _hop(kind: str, cell: str, delay: float, net: str | None = None) -> dict:
+    hop = {"type": kind, "delay": delay, "from": {"cell": cell}, "to": {"cell": cell}}
+    return {**hop, "net": net} if net else hop
+
+
+def test_critical_path_is_the_clock_to_clock_one():
+    report = {"critical_paths": [
+        {"from": "<async>", "to": "posedge clk", "path": [_hop("setup", "learner.x_in", 9.0)]},
+        {"from": "posedge clk", "to": "posedge clk", "path": [
+            _hop("clk-to-q", "learner.acc0_l_TRELLIS_FF_Q", 0.4), _hop("routing", "learner.$a", 1.0, "learner.acc0_l[0]"),
+            _hop("logic", "learner.$a", 0.3), _hop("setup", "learner.acc0_TRELLIS_FF_Q_2", 0.1)]}]}
+    run = SeedRun(1, 100.0, 1.0, critical_path(report))
+    assert run.source_stage == "layer 0 adder tree level"
+    assert run.sink_stage == "layer 0 adder tree: last level + cast"
+    assert sum(s.delay_ns for s in run.path) == pytest.approx(1.8)
+
+
+def test_harness_registers_every_port_behind_scan_chains():
+    learner = KANLearner(KAN([1, 1], grid=(-1.0, 1.0, 4), order=1, bits=8))
+    harness = OOCHarness(learner)
+    text = verilog.convert(harness, name="quantkan_ooc", ports=harness.ports, emit_src=False)
+    head = text[text.index("module quantkan_ooc"):].split(";")[0]
+    assert all(p in head for p in ("clk", "rst", "si", "cap", "so")) and "p_wdata" not in head
+
+
+def test_timing_command_names_the_critical_stage(tmp_path, capsys):
+    """A small learner placed and routed on the ECP5: Fmax, ns per step and a named stage."""
+    config = tmp_path / "small.toml"
+    config.write_text('[model]\nkind = "kan"\nlayers = [1, 1]\ngrid = [-1.0, 1.0, 4]\norder = 1\nlut_bits = 4\n'
+                      'bits = 8\n[learning]\nlr = 0.125\n[task]\nname = "drift"\nn = 100\n')
+    out = tmp_path / "t"
+    assert main(["timing", str(config), "--device", "ecp5-85f-8", "--seed", "1", "--seed", "2", "-o", str(out),
+                 "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads(printed.strip().splitlines()[-1])
+    saved = json.loads((out / "timing.json").read_text())
+    assert {k: saved[k] for k in summary} == summary and saved["command"] == "timing"
+    assert summary["device"] == "ecp5-85f-8" and summary["part"] == DEVICES["ecp5-85f-8"].part
+    fmax = summary["fmax_mhz"]
+    assert set(fmax["seeds"]) == {"1", "2"} and 0 < fmax["min"] <= fmax["median"]
+    assert summary["step"]["ns"] == pytest.approx(summary["step"]["cycles"] * 1e3 / fmax["min"], rel=1e-2)
+    assert summary["latency"]["cycles"] > 0 and summary["ii"] == 1 and len(summary["delays"]) == 1
+    assert summary["utilization"]["MULT18X18D"] > 0
+    known = {stage for _, stage in STAGES}
+    for end in (summary["critical"]["from"], summary["critical"]["to"]):
+        assert any(end.endswith(stage) or stage in end for stage in known), end
+    assert "post-route Fmax" in printed and "critical path" in printed
+
+
+def test_timing_refuses_an_unknown_device(tmp_path):
+    from quantkan.rtl.fmax import place_route
+
+    with pytest.raises(ValueError, match="device must be one of ecp5-85f-6, ecp5-85f-8, up5k"):
+        place_route(KAN([1, 1]), "xc7", Path(tmp_path))
