@@ -13,6 +13,8 @@ Helpers:
 - :func:`fixed_shape` -- the Amaranth shape that carries a :class:`FixedType`'s raw bits;
 - :func:`fit` -- a value sign- or zero-extended (or truncated) to a width;
 - :func:`cast_expr` -- ``cast(raw, src, dst)`` for every rounding and overflow mode;
+- :func:`greater_than`, :func:`less_than` -- comparisons with a constant, bit tests (no carry
+  chain) at power-of-two boundaries;
 - :func:`stochastic_cast_expr` -- the golden model's stochastic rounding (add random bits
   below the kept LSB, truncate, then ``dst``'s overflow mode);
 - :func:`lfsr32_next` -- one step of the Galois LFSR of :mod:`quantkan.lfsr`;
@@ -33,6 +35,8 @@ __all__ = [
     "fixed_shape",
     "fit",
     "cast_expr",
+    "greater_than",
+    "less_than",
     "stochastic_cast_expr",
     "lfsr32_next",
     "Cast",
@@ -115,7 +119,7 @@ def _round_increment(mode: Rounding, half: Value, sticky: Value, lsb: Value,
 # bit tests where c is a power-of-two boundary (the usual saturation limits) and read the
 # pre-rounding q and the increment (p = q + inc) in parallel with the adder, so a cast
 # costs one carry chain, not two in series.
-def _greater(x: Value, c: int) -> Value:
+def greater_than(x: Value, c: int) -> Value:
     """``x > c``: a bit test when ``c + 1`` is a power of two within ``x``'s range."""
     n, is_signed = len(x), x.shape().signed
     k = (c + 1).bit_length() - 1
@@ -125,7 +129,7 @@ def _greater(x: Value, c: int) -> Value:
     return x > c
 
 
-def _less(x: Value, c: int) -> Value:
+def less_than(x: Value, c: int) -> Value:
     """``x < c``: a bit test when ``c`` is 0 or a negative power of two within ``x``'s range."""
     n, is_signed = len(x), x.shape().signed
     k = (-c).bit_length() - 1
@@ -139,17 +143,17 @@ def _less(x: Value, c: int) -> Value:
 def _above(p: Value, pre: tuple[Value, Value] | None, c: int) -> Value:
     """``p > c``, where p = q + inc when ``pre`` = (q, inc)."""
     if pre is None:
-        return _greater(p, c)
+        return greater_than(p, c)
     q, inc = pre
-    return _greater(q, c) | (inc & (q == c))
+    return greater_than(q, c) | (inc & (q == c))
 
 
 def _below(p: Value, pre: tuple[Value, Value] | None, c: int) -> Value:
     """``p < c``, where p = q + inc when ``pre`` = (q, inc)."""
     if pre is None:
-        return _less(p, c)
+        return less_than(p, c)
     q, inc = pre
-    return _less(q, c) & ~(inc & (q == c - 1))
+    return less_than(q, c) & ~(inc & (q == c - 1))
 
 
 def _equals(p: Value, pre: tuple[Value, Value] | None, c: int) -> Value:

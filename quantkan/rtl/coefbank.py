@@ -4,7 +4,8 @@ There are ``nb`` banks, the smallest power of two above S (so ``nb >= S+1`` and 
 split of an index is a bit slice, never a divider).  Coefficient ``c`` lives in bank
 ``c mod nb`` at address ``c div nb``, so the window ``k..k+S`` of a sample touches
 S+1 different banks: bank ``b`` holds window position ``m_b = (b - k) mod nb`` (active
-when ``m_b <= S``) at address ``(k + nb - 1 - b) div nb``.  A sync read port feeds the
+when ``m_b <= S``) at address ``(k + nb - 1 - b) div nb``.  An asynchronous read, rotated into
+window order and registered, feeds the
 forward pass; the update is read-modify-write on the *current* value (an asynchronous
 read port, then one write), so no update is lost whatever the pipeline depth.  The
 memories map to LUTRAM, not flip-flops.
@@ -94,15 +95,13 @@ class CoefficientBank(wiring.Component):
         S, nb = self.order, self.n_banks
         s = nb.bit_length() - 1
         diff_t = sub_type(self.coef_t, self.update_t)
-        rot_rd = Signal(s, name="rot_rd")
-        m.d.sync += rot_rd.eq(self.rd_k[:s])
         r_wr = self.wr_k[:s]
         data = []
         for b in range(nb):
             init = [self.init[c] if c < self.n_coef else 0 for c in range(b, nb * self.depth, nb)]
             mem = Memory(shape=fixed_shape(self.coef_t), depth=self.depth, init=init)
             m.submodules[f"bank{b}"] = mem
-            rd = mem.read_port()
+            rd = mem.read_port(domain="comb")  # registered after the rotation below
             rmw = mem.read_port(domain="comb")
             wr = mem.write_port()
             m.d.comb += rd.addr.eq((self.rd_k + (nb - 1 - b)) >> s)
@@ -144,10 +143,11 @@ class CoefficientBank(wiring.Component):
                 ]
             with m.If(mine):
                 m.d.comb += self.p_rdata.eq(rmw.data)
-        with m.Switch(rot_rd):
+        # rotate the banks into window order before the register, so a multiplier follows it directly
+        with m.Switch(self.rd_k[:s]):
             for r in range(nb):
                 with m.Case(r):
-                    m.d.comb += [self.rd_window[k].eq(data[(k + r) % nb]) for k in range(S + 1)]
+                    m.d.sync += [self.rd_window[k].eq(data[(k + r) % nb]) for k in range(S + 1)]
         return m
 
     def _updated(self, current, delta, diff_t: FixedType):

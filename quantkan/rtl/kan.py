@@ -193,11 +193,14 @@ class KANLearner(wiring.Component):
         ks, basis, deriv, banks = [], [], [], {}
         read = None
         for i in range(layer.n_in):
-            k, row, read = locate(m, bld, layer.map, h[i], f"{l}_{i}")
-            ks.append(k)
-            basis.append(table_rom(m, bld, f"basis{l}_{i}", model.tables.basis_raw, ty.basis, row, read))
+            k, row, t = locate(m, bld, layer.map, h[i], f"{l}_{i}")
+            basis.append(self._rom(bld, table_rom(m, bld, f"basis{l}_{i}", model.tables.basis_raw, ty.basis, row, t)))
             if need_grad:
-                deriv.append(table_rom(m, bld, f"deriv{l}_{i}", model.tables.deriv_raw, ty.deriv, row, read))
+                deriv.append(self._rom(bld, table_rom(m, bld, f"deriv{l}_{i}", model.tables.deriv_raw, ty.deriv,
+                                                      row, t)))
+            # deep: the coefficients are read a cycle later, when the block RAM's output register is
+            read = t + bld.deep
+            ks.append(bld.delay(k, bld.deep, f"k_rd{l}_{i}"))
         terms = {j: [] for j in range(layer.n_out)}
         slopes = {}
         for j in range(layer.n_out):
@@ -232,19 +235,21 @@ class KANLearner(wiring.Component):
         ty, S = self.model.types, self.model.order
         up = layer.updater
         E = err[0].t
-        lr = up.lr
-        P = E + bld.deep  # the cycle the products error x basis are valid (registered when deep)
-        W = P + (1 if lr.shift is not None else 2)
+        # the cycle the delta (and its random bits) is made: after error x basis (registered when
+        # deep) and a constant learning rate's multiply
+        t_delta = E + bld.deep + (0 if up.lr.shift is not None else 1)
+        # the delta is registered before the bank's write cycle W; a registered bank registers it itself
+        W = t_delta + (0 if bld.deep else 1)
         learn_w = bld.delay(learn0, W, "learn", control=True)
-        learn_d = bld.delay(learn0, W - 1, "learn", control=True)  # the cycle the delta (and its random bits) is made
+        learn_d = bld.delay(learn0, t_delta, "learn", control=True)
         for (j, i), bank in ctx["banks"].items():
             deltas = []
             for mm in range(S + 1):
                 b = bld.at(ctx["basis"][i][mm], E, "basis")
-                src = scaled(bld, self._times(bld, err[j], b, layer.g_t, f"eb{l}"), lr, f"g{l}")
+                src = scaled(bld, self._times(bld, err[j], b, layer.g_t, f"eb{l}"), up.lr, f"g{l}")
                 lane = int(up.lfsr.state[j, i, mm]) if up.lfsr is not None else None
                 deltas.append(delta(m, bld, src, up.update_t, up.rounding == "stochastic", lane, learn_d,
-                                    f"delta{l}"))
+                                    f"delta{l}", register=not bank.registered))
             m.d.comb += bank.wr_k.eq(bld.delay(ctx["k"][i], W - ctx["read"], f"k{l}_{i}"))
             m.d.comb += [bank.wr_delta[mm].eq(deltas[mm]) for mm in range(S + 1)]
             m.d.comb += bank.wr_en.eq(learn_w & ~self.p_sel)
@@ -262,6 +267,12 @@ class KANLearner(wiring.Component):
                         for j, s in enumerate(slopes)]
                 grads.append(bld.tree(regs, ty.error, f"grad{l}"))
         return grads, W
+
+    @staticmethod
+    def _rom(bld: Builder, words: list[Timed]) -> list[Timed]:
+        """A table ROM's words, behind a register when deep: a block RAM's clock-to-out is most of
+        a cycle, so no multiplier follows it directly."""
+        return [bld.at(w, w.t + 1, "rom") for w in words] if bld.deep else words
 
     @staticmethod
     def _times(bld: Builder, a: Timed, b: Timed, t: FixedType, name: str) -> Timed:

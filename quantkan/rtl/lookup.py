@@ -12,7 +12,7 @@ from amaranth.lib.memory import Memory
 
 from quantkan.fixed import FixedType, pack
 from quantkan.golden import GridMap
-from quantkan.rtl.arith import fixed_shape
+from quantkan.rtl.arith import fixed_shape, greater_than, less_than
 from quantkan.rtl.pipeline import Builder, Timed
 
 __all__ = ["locate", "table_rom"]
@@ -29,7 +29,7 @@ def locate(m: Module, bld: Builder, gm: GridMap, x: Timed, name: str) -> tuple[V
     rows = d >> shift if shift >= 0 else d << -shift
     last = (gm.cells << gm.lut_bits) - 1
     clamped = Signal(range(last + 1), name=bld.name(f"rows_{name}"))
-    m.d.comb += clamped.eq(Mux(rows < 0, 0, Mux(rows > last, last, rows)))
+    m.d.comb += clamped.eq(Mux(less_than(rows, 0), 0, Mux(greater_than(rows, last), last, rows)))
     return clamped[gm.lut_bits:], clamped[:gm.lut_bits], t
 
 

@@ -28,14 +28,16 @@ def scaled(bld: Builder, g: Timed, lr: LearningRate, name: str) -> Timed:
 
 
 def delta(m: Module, bld: Builder, src: Timed, update_t: FixedType, stochastic: bool, lfsr_init: int | None,
-          step: Value, name: str) -> Value:
-    """The delta, registered (valid at ``src.t + 1``).  ``step`` advances the LFSR lane (the
-    learning sample's cycle); its next state supplies the random bits."""
+          step: Value, name: str, register: bool = True) -> Value:
+    """The delta, registered (valid at ``src.t + 1``) or combinational (at ``src.t``, for a
+    bank that registers it).  ``step`` (the learning sample, in cycle ``src.t``) advances the
+    LFSR lane; its next state supplies the random bits."""
     _, _, drop = stochastic_types(src.type, update_t)
     if not stochastic or drop <= 0:
-        return bld.cast(src, update_t, name).value
+        return bld.cast(src, update_t, name, register=register).value
     state = Signal(32, init=int(lfsr_init), name=bld.name(f"lfsr_{name}"))
     nxt = lfsr32_next(state)
     with m.If(step):
         m.d.sync += state.eq(nxt)
-    return bld.reg(stochastic_cast_expr(src.value, nxt, src.type, update_t), name, fixed_shape(update_t))
+    value = stochastic_cast_expr(src.value, nxt, src.type, update_t)
+    return bld.reg(value, name, fixed_shape(update_t)) if register else value
