@@ -17,12 +17,13 @@ from quantkan.rtl.kan import KANLearner
 
 @pytest.mark.parametrize("name,stage", [
     ("learner.h0_l_TRELLIS_FF_Q_4", "layer 0 adder tree level"),
-    ("learner.h1_TRELLIS_FF_Q", "layer 1 adder tree: last level + cast"),
+    ("learner.h1_TRELLIS_FF_Q", "layer 1 adder tree: cast (with the last level when shallow)"),
     ("learner.cb1_12_TRELLIS_FF_Q_3", "layer 1 multiply: coefficient x basis"),
     ("learner.coef0_3_1.bank2_RAMW", "layer 0 read-modify-write of coefficients (lane 3_1)"),
     ("learner.delta1_7", "layer 1 delta: error x basis, cast"),
     ("learner.rows_0_1", "layer 0 lookup: cell and table row (lane 1)"),
     ("learner.err_d2_TRELLIS_FF_Q", "error: y - target, cast"),
+    ("learner.grad1_3_TRELLIS_FF_Q_6", "layer 1 backprop: hidden error (error x slope, sum, cast)"),
     ("learner.$abc$123$lut", "unnamed logic"),
 ])
 def test_netlist_names_map_to_generator_stages(name, stage):
@@ -42,7 +43,7 @@ def test_critical_path_is_the_clock_to_clock_one():
             _hop("logic", "learner.$a", 0.3), _hop("setup", "learner.acc0_TRELLIS_FF_Q_2", 0.1)]}]}
     run = SeedRun(1, 100.0, 1.0, critical_path(report))
     assert run.source_stage == "layer 0 adder tree level"
-    assert run.sink_stage == "layer 0 adder tree: last level + cast"
+    assert run.sink_stage == "layer 0 adder tree: cast (with the last level when shallow)"
     assert sum(s.delay_ns for s in run.path) == pytest.approx(1.8)
 
 

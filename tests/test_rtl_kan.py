@@ -16,9 +16,9 @@ from quantkan.rtl.kan import KANLearner, timing_of
 
 
 def compare(make, schedule: str, n: int, seed: int = 0, lr: float = 2.0 ** -4, rounding: str = "type",
-            gaps: bool = False, checkpoints: int = 2) -> verify.Score:
+            gaps: bool = False, checkpoints: int = 2, pipeline: str = "deep") -> verify.Score:
     model = make()
-    dut = KANLearner(model, schedule=schedule, lr=lr, rounding=rounding, seed=seed)
+    dut = KANLearner(model, schedule=schedule, lr=lr, rounding=rounding, seed=seed, pipeline=pipeline)
     drive = verify.random_drive(model, n, seed=seed, gaps=gaps, checkpoints=checkpoints)
     observed = simulate.run(dut, drive)
     return verify.score(make(), drive, observed, dut.timing.delays, lr, rounding, seed)
@@ -33,11 +33,13 @@ def kan_241():
     return KAN([2, 4, 1], grid=(-1.0, 1.0, 8), order=3, bits=16)
 
 
-@pytest.mark.parametrize("schedule,rounding,gaps", [
-    ("pipelined", "type", False), ("pipelined", "stochastic", True), ("sequential", "type", False)])
-def test_default_shape_bit_exact(schedule, rounding, gaps):
-    timing = timing_of(kan_241(), schedule)
-    r = compare(kan_241, schedule, n=150 if schedule == "sequential" else 400, rounding=rounding, gaps=gaps)
+@pytest.mark.parametrize("schedule,rounding,gaps,pipeline", [
+    ("pipelined", "type", False, "deep"), ("pipelined", "stochastic", True, "deep"), ("sequential", "type", False, "deep"),
+    ("pipelined", "stochastic", True, "shallow")])
+def test_default_shape_bit_exact(schedule, rounding, gaps, pipeline):
+    timing = timing_of(kan_241(), schedule, pipeline=pipeline)
+    r = compare(kan_241, schedule, n=150 if schedule == "sequential" else 400, rounding=rounding, gaps=gaps,
+                pipeline=pipeline)
     assert_exact(r, timing)
     assert r.changed > 0  # the learner did learn: the comparison is not of untouched memories
     assert r.ii == timing.ii
@@ -51,6 +53,9 @@ def test_timing_of_the_default_shapes():
     assert seq.delays == [0, 0] and pipe.delays == pipe.pipeline_delays
     assert pipe.pipeline_delays[0] > pipe.pipeline_delays[1] > 0  # the first layer is written last
     assert (pipe.latency, pipe.step) == (seq.latency, seq.step)
+    shallow = timing_of(kan_241(), "pipelined", pipeline="shallow")
+    assert (shallow.latency, shallow.step, shallow.delays) == (11, 15, [14, 8])  # the old schedule, unchanged
+    assert pipe.step > shallow.step and all(d > s for d, s in zip(pipe.delays, shallow.delays))
 
 
 def _random_kan(rng: np.random.Generator):
@@ -75,8 +80,9 @@ def _random_kan(rng: np.random.Generator):
 def test_random_configurations_bit_exact(seed):
     rng = np.random.default_rng(500 + seed)
     make, lr, rounding = _random_kan(rng)
-    r = compare(make, "pipelined", n=250, seed=seed, lr=lr, rounding=rounding, gaps=bool(seed % 2))
-    assert_exact(r, timing_of(make(), lr=lr, rounding=rounding), make(), lr, rounding)
+    pipeline = "shallow" if seed % 4 == 3 else "deep"
+    r = compare(make, "pipelined", n=250, seed=seed, lr=lr, rounding=rounding, gaps=bool(seed % 2), pipeline=pipeline)
+    assert_exact(r, timing_of(make(), lr=lr, rounding=rounding, pipeline=pipeline), make(), lr, rounding, pipeline)
 
 
 @pytest.mark.slow
@@ -106,6 +112,8 @@ def test_a_wrong_rounding_in_the_update_is_caught(monkeypatch):
 def test_bad_arguments():
     with pytest.raises(ValueError, match="schedule must be one of"):
         timing_of(kan_241(), schedule="fast")
+    with pytest.raises(ValueError, match=r"pipeline must be one of \('deep', 'shallow'\), got 'fast'"):
+        timing_of(kan_241(), pipeline="fast")
     from quantkan.models import MLP
     with pytest.raises(ValueError, match="needs a KAN model"):
         timing_of(MLP([1, 2, 1]))
