@@ -233,11 +233,14 @@ def critical_path(report: dict) -> list[PathStep]:
     if not paths:
         return []
     worst = max(paths, key=lambda p: sum(s.get("delay", 0.0) for s in p.get("path", [])))
+    hops = worst.get("path", [])
     steps = []
-    for s in worst.get("path", []):
-        cell = s.get("to", {}).get("cell", "") if s.get("type") != "clk-to-q" else s.get("from", {}).get("cell", "")
-        name = s.get("net", "") if s.get("type") in ("clk-to-q", "logic") and s.get("net") else cell
-        steps.append(PathStep(s.get("type", "?"), name or cell, float(s.get("delay", 0.0)), stage_of(name or cell)))
+    for n, s in enumerate(hops):
+        name = s.get("to", {}).get("cell", "") if s.get("type") != "clk-to-q" else s.get("from", {}).get("cell", "")
+        following = hops[n + 1].get("net", "") if n + 1 < len(hops) else ""
+        if stage_of(name) == "unnamed logic" and following:
+            name = following  # a cell packed into a DSP or carry keeps no name; the net it drives does
+        steps.append(PathStep(s.get("type", "?"), name, float(s.get("delay", 0.0)), stage_of(name)))
     return steps
 
 
