@@ -194,10 +194,9 @@ class KANLearner(wiring.Component):
         read = None
         for i in range(layer.n_in):
             k, row, t = locate(m, bld, layer.map, h[i], f"{l}_{i}")
-            basis.append(self._rom(bld, table_rom(m, bld, f"basis{l}_{i}", model.tables.basis_raw, ty.basis, row, t)))
+            basis.append(self._rom(bld, f"basis{l}_{i}", model.tables.basis_raw, ty.basis, row, t))
             if need_grad:
-                deriv.append(self._rom(bld, table_rom(m, bld, f"deriv{l}_{i}", model.tables.deriv_raw, ty.deriv,
-                                                      row, t)))
+                deriv.append(self._rom(bld, f"deriv{l}_{i}", model.tables.deriv_raw, ty.deriv, row, t))
             # deep: the coefficients are read a cycle later, when the block RAM's output register is
             read = t + bld.deep
             ks.append(bld.delay(k, bld.deep, f"k_rd{l}_{i}"))
@@ -269,10 +268,11 @@ class KANLearner(wiring.Component):
         return grads, W
 
     @staticmethod
-    def _rom(bld: Builder, words: list[Timed]) -> list[Timed]:
-        """A table ROM's words, behind a register when deep: a block RAM's clock-to-out is most of
-        a cycle, so no multiplier follows it directly."""
-        return [bld.at(w, w.t + 1, "rom") for w in words] if bld.deep else words
+    def _rom(bld: Builder, name: str, table, t: FixedType, row, at: int) -> list[Timed]:
+        """A table ROM's row (:func:`table_rom`), behind a register when deep: a block RAM's
+        clock-to-out is most of a cycle, so no multiplier follows it directly."""
+        words = table_rom(bld.m, bld, name, table, t, row, at)
+        return [bld.at(w, w.t + 1, f"{name}_q") for w in words] if bld.deep else words
 
     @staticmethod
     def _times(bld: Builder, a: Timed, b: Timed, t: FixedType, name: str) -> Timed:
