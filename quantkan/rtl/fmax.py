@@ -284,8 +284,8 @@ def place_route(model: KAN, device: str, out_dir: str | Path, seeds: tuple[int, 
     fresh = all(p.is_file() for p in done) and (done[0].read_text(), done[1].read_text()) == (text, script)
     if fresh:
         print("      up to date (same Verilog and script)", file=out, flush=True)
-    else:
-        for p in done:
+    else:  # a new netlist: earlier placements of this folder do not describe it
+        for p in [*done, *work.glob("*-seed*.seconds")]:
             p.unlink(missing_ok=True)
         done[0].write_text(text)
         done[1].write_text(script)
