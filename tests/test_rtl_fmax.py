@@ -24,6 +24,7 @@ from quantkan.rtl.kan import KANLearner
     ("learner.rows_0_1", "layer 0 lookup: cell and table row (lane 1)"),
     ("learner.err_d2_TRELLIS_FF_Q", "error: y - target, cast"),
     ("learner.grad1_3_TRELLIS_FF_Q_6", "layer 1 backprop: hidden error (error x slope, sum, cast)"),
+    ("scan_in[20]", "harness input chain: a learner input port"),
     ("learner.$abc$123$lut", "unnamed logic"),
 ])
 def test_netlist_names_map_to_generator_stages(name, stage):

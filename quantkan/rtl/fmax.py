@@ -74,14 +74,15 @@ STAGES: list[tuple[str, str]] = [
     (r"(valid|learn)(_d\d+)?", "control"),
     (r"p_\w+", "parameter port"),
     (r"y", "output y: last layer's adder tree, cast"),
-    (r"scan_(in|out)", "harness scan chain"),
+    (r"scan_in", "harness input chain: a learner input port"),
+    (r"scan_out", "harness output chain"),
 ]
 
 
 def stage_of(name: str) -> str:
     """The generator stage of a netlist name (a cell or net of the learner), e.g.
     ``learner.coef0_0_0.bank1`` -> ``layer 0 read-modify-write of coefficients (edge 0_0)``."""
-    parts = [p for p in re.split(r"[.$\\]", name.removeprefix("learner.")) if p]
+    parts = [p for p in re.split(r"[.$\\]", re.sub(r"\[\d+\]", "", name.removeprefix("learner."))) if p]
     for part in parts:
         base = re.sub(r"(_d\d+)?(_\d+)*(_[a-z]+_.*)?$", "", part) if not part.startswith("coef") else part
         for pattern, stage in STAGES:
