@@ -123,7 +123,8 @@ class GridMap:
     t = (x - lo) * (1/h): with h a power of two the product is a bit slice; else
     1/h is a constant ``inv_h`` (ap_ufixed<18,..>, round to nearest) that the
     hardware multiplies by.  Cells clamp to [0, G-1]; below the grid the row is 0,
-    at or above it the last row.
+    at or above it the last row.  The product is exact for every input width: when
+    it may not fit int64 (wide inputs), it is computed on Python integers.
     """
 
     lo_raw: int
@@ -132,6 +133,7 @@ class GridMap:
     t_frac: int  # fractional bits of the exact t
     cells: int
     lut_bits: int
+    exact_int64: bool = True  # every intermediate of locate() fits int64
 
     @classmethod
     def of(cls, model: KAN) -> GridMap:
@@ -140,16 +142,23 @@ class GridMap:
         inv_h = grid.cells / (grid.hi - grid.lo)
         mantissa, exponent = math.frexp(inv_h)
         if mantissa == 0.5:  # 1/h = 2**(exponent-1)
-            return cls(lo_raw, None, 1, x_t.frac - (exponent - 1), grid.cells, model.lut_bits)
-        t = FixedType(18, max(1, exponent), False, Rounding.RND_CONV, Overflow.SAT)
-        return cls(lo_raw, t, int(t.quantize(inv_h)), x_t.frac + t.frac, grid.cells, model.lut_bits)
+            inv_t, inv_raw, t_frac = None, 1, x_t.frac - (exponent - 1)
+        else:
+            inv_t = FixedType(18, max(1, exponent), False, Rounding.RND_CONV, Overflow.SAT)
+            inv_raw, t_frac = int(inv_t.quantize(inv_h)), x_t.frac + inv_t.frac
+        reach = max(abs(x_t.min_raw - lo_raw), abs(x_t.max_raw - lo_raw)) * inv_raw
+        reach <<= max(0, model.lut_bits - t_frac)  # rows are t shifted left when t has few bits
+        return cls(lo_raw, inv_t, inv_raw, t_frac, grid.cells, model.lut_bits, reach < 1 << 62)
 
     def locate(self, x_raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        t = (np.asarray(x_raw, dtype=np.int64) - self.lo_raw) * self.inv_h_raw
+        x = np.asarray(x_raw, dtype=np.int64)
+        if not self.exact_int64:
+            x = x.astype(object)  # Python integers: exact at any width
+        t = (x - self.lo_raw) * self.inv_h_raw
         shift = self.t_frac - self.lut_bits  # t in units of one table row
         rows = t >> shift if shift >= 0 else t << -shift
         last = (self.cells << self.lut_bits) - 1
-        rows = np.clip(rows, 0, last)
+        rows = np.clip(rows, 0, last).astype(np.int64)
         return rows >> self.lut_bits, rows & ((1 << self.lut_bits) - 1)
 
 

@@ -19,6 +19,7 @@ from quantkan import fixed, lfsr, tasks
 from quantkan.fixed import FixedType, Rounding
 from quantkan.golden import (
     DenseLayerFixed,
+    GridMap,
     KANLayerFixed,
     LearningRate,
     OnlineLearner,
@@ -851,3 +852,39 @@ def test_bug_learning_rate_just_below_one():
         assert "zero" not in str(err), str(err)
         return
     assert value == 1.0 - 2.0 ** -18  # the nearest 18-bit constant, saturated
+
+
+# ---------------------------------------------------------------------------------------
+# Issue 13: the grid lookup is exact for wide inputs
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("input_type,grid", [
+    ("ap_fixed<48,3,AP_RND_CONV,AP_SAT>", (-1.0, 1.0, 6)),
+    ("ap_ufixed<62,4,AP_TRN,AP_WRAP>", (0.0, 3.0, 7)),
+    ("ap_fixed<62,40,AP_RND,AP_SAT>", (-5.0, 5.0, 10)),
+    ("ap_fixed<20,3>", (-1.0, 1.0, 5)),
+])
+def test_grid_lookup_is_exact_for_every_input_width(input_type, grid):
+    """GridMap.locate against Python-integer arithmetic (no int64 anywhere): a wrap in the
+    product (x - lo) * inv_h (46+ bit inputs, non-power-of-two h) is caught."""
+    model = KAN([1, 1], grid=grid, types={"input": input_type})
+    gm = GridMap.of(model)
+    t = model.types.input
+    rng = np.random.default_rng(3)
+    raws = [t.min_raw, t.max_raw, gm.lo_raw, *(int(v) for v in rng.integers(t.min_raw, t.max_raw, 300,
+                                                                              endpoint=True))]
+    raws += [int(t.quantize(v)) for v in np.linspace(grid[0] - 0.5, grid[1] + 0.5, 97)]
+    k, row = gm.locate(np.array(raws, dtype=np.int64))
+    shift = gm.t_frac - gm.lut_bits
+    last = (gm.cells << gm.lut_bits) - 1
+    for x, kk, rr in zip(raws, k, row):
+        prod = (x - gm.lo_raw) * gm.inv_h_raw  # Python int: exact
+        want = min(max(prod >> shift if shift >= 0 else prod << -shift, 0), last)
+        assert (int(kk), int(rr)) == divmod(want, 1 << gm.lut_bits), (x, input_type)
+
+
+def test_the_issue_example_of_a_wide_input_locates_exactly():
+    model = KAN([1, 1], grid=(-1.0, 1.0, 6), types={"input": "ap_fixed<48,3,AP_RND_CONV,AP_SAT>"})
+    k, row = GridMap.of(model).locate(model.types.input.quantize([0.5]))
+    assert (int(k[0]), int(row[0])) == (4, 128)  # t = 1.5 * 3 = 4.5
