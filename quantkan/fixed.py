@@ -10,6 +10,7 @@ The oracle for every rule here is the ``ap_fixed`` header that ships in hls4ml
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -24,6 +25,7 @@ __all__ = [
     "mul_type",
     "add_type",
     "sub_type",
+    "sum_type",
     "mul",
     "add",
     "sub",
@@ -307,6 +309,12 @@ def add_type(a: FixedType, b: FixedType) -> FixedType:
 
 def sub_type(a: FixedType, b: FixedType) -> FixedType:
     return replace(add_type(a, b), signed=True)
+
+
+def sum_type(t: FixedType, terms: int) -> FixedType:
+    """The exact type of a sum of ``terms`` values of type ``t`` (an adder tree)."""
+    extra = max(0, math.ceil(math.log2(terms))) if terms > 1 else 0
+    return FixedType(t.width + extra, t.integer + extra, t.signed)
 
 
 def _raw(raw: object, t: FixedType) -> np.ndarray:

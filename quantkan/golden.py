@@ -67,17 +67,15 @@ class LearningRate:
             raise ValueError(f"learning rate {lr!r} rounds to zero in {t}")
         return cls(float(t.to_float(raw)), None, t, raw)
 
+    def scale_type(self, t: FixedType) -> FixedType:
+        """The exact type of lr * (a value of type ``t``): a moved binary point for a shift."""
+        return t.scaled(-self.shift) if self.shift is not None else fixed.mul_type(t, self.constant)
+
     def scale(self, raw: np.ndarray, t: FixedType) -> tuple[np.ndarray, FixedType]:
         """lr * value, exact."""
         if self.shift is not None:
-            return raw, t.scaled(-self.shift)
+            return raw, self.scale_type(t)
         return fixed.mul(raw, t, self.raw, self.constant)
-
-
-def _sum_type(t: FixedType, terms: int) -> FixedType:
-    """The exact type of a sum of ``terms`` values of type ``t`` (an adder tree)."""
-    extra = max(0, math.ceil(math.log2(terms))) if terms > 1 else 0
-    return FixedType(t.width + extra, t.integer + extra, t.signed)
 
 
 class _Updater:
@@ -87,6 +85,16 @@ class _Updater:
                  rounding: str, lfsr: LFSRBank | None) -> None:
         self.lr, self.update_t, self.param_t = lr, update_t, param_t
         self.rounding, self.lfsr = rounding, lfsr
+
+    def check(self, g_t: FixedType, params: str) -> None:
+        """Refuse, at construction, an update of ``params`` (named in the error) whose exact
+        intermediate widths raw int64 values cannot hold."""
+        scaled_t = self.lr.scale_type(g_t)
+        scaled_t.require_int64(f"lr * the gradient of {params} (learning rate {self.lr.value:g})")
+        if self.rounding == "stochastic":
+            for t in stochastic_types(scaled_t, self.update_t)[:2]:
+                t.require_int64(f"stochastic rounding of the update of {params}")
+        fixed.sub_type(self.param_t, self.update_t).require_int64(f"the update of {params}")
 
     def delta(self, g: np.ndarray, g_t: FixedType) -> np.ndarray:
         scaled, t = self.lr.scale(g, g_t)
@@ -174,10 +182,9 @@ class KANLayerFixed:
         self.map = GridMap.of(model)
         self.basis, self.deriv = model.tables.basis_raw, model.tables.deriv_raw
         self.window = np.arange(self.S + 1)
-        self.acc_t = _sum_type(fixed.mul_type(ty.coef, ty.basis), self.n_in * (self.S + 1))
-        self.slope_t = _sum_type(fixed.mul_type(ty.coef, ty.deriv), self.S + 1)
-        self.back_t = _sum_type(fixed.mul_type(ty.error, ty.grad), self.n_out)
-        self.g_t = fixed.mul_type(ty.error, ty.basis)
+        lt = model.layer_types[index]
+        self.acc_t, self.slope_t, self.back_t, self.g_t = lt.acc, lt.slope, lt.back, lt.g
+        updater.check(self.g_t, f"KAN layer {index}'s coefficients")
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         k, row = self.map.locate(x)
@@ -217,10 +224,10 @@ class DenseLayerFixed:
         self.n_out, self.n_in = self.w.shape
         self.types, self.in_t, self.out_t, self.relu = ty, in_t, out_t, relu
         self.w_updater, self.b_updater = w_updater, b_updater
-        self.prod_t = fixed.mul_type(ty.weight, in_t)
-        self.acc_t = _sum_type(fixed.add_type(self.prod_t, ty.bias), self.n_in + 1)
-        self.back_t = _sum_type(fixed.mul_type(ty.error, ty.weight), self.n_out)
-        self.gw_t = fixed.mul_type(ty.error, in_t)
+        lt = model.layer_types[index]
+        self.prod_t, self.acc_t, self.back_t, self.gw_t = lt.prod, lt.acc, lt.back, lt.gw
+        w_updater.check(self.gw_t, f"MLP layer {index}'s weights")
+        b_updater.check(ty.error, f"MLP layer {index}'s biases")
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         w = self.w.copy()  # as read: backprop uses pre-update weights

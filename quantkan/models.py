@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from quantkan.fixed import FixedType, Overflow, Rounding
+from quantkan.fixed import FixedType, Overflow, Rounding, add_type, mul_type, sub_type, sum_type
 from quantkan.spline import Grid, SplineTables, build_tables
 
-__all__ = ["KANTypes", "MLPTypes", "KAN", "MLP", "Model", "model_from_config", "MODEL_KEYS"]
+__all__ = ["KANTypes", "MLPTypes", "KANLayerTypes", "DenseLayerTypes", "KAN", "MLP", "Model", "model_from_config",
+           "MODEL_KEYS"]
 
 
 def _type(value: FixedType | str, name: str) -> FixedType:
@@ -149,6 +150,65 @@ class MLPTypes:
         )
 
 
+def _exact(t: FixedType, what: str) -> FixedType:
+    """An exact (never rounded) intermediate type, refused when raw values cannot hold it."""
+    t.require_int64(what)
+    return t
+
+
+@dataclass(frozen=True)
+class KANLayerTypes:
+    """The exact types of one KAN layer's products and sums, derived from its KANTypes.
+
+    Derived once, here, so that an impossible width is refused when the model is built
+    (naming the quantity) rather than at the first step, and every backend reads the same.
+    """
+
+    acc: FixedType  # y_j before its cast: n_in * (S+1) products coef * basis
+    slope: FixedType  # sum_m c * dB (S+1 products coef * deriv), cast to grad
+    back: FixedType  # sum_j e_j * slope_j (n_out products error * grad), cast to error
+    g: FixedType  # e * B, the gradient of one coefficient
+
+    @classmethod
+    def of(cls, ty: KANTypes, n_in: int, n_out: int, order: int, layer: int) -> KANLayerTypes:
+        where = f"KAN layer {layer}"
+        return cls(
+            acc=_exact(sum_type(mul_type(ty.coef, ty.basis), n_in * (order + 1)),
+                       f"the {where} sum of {n_in * (order + 1)} coef*basis products"),
+            slope=_exact(sum_type(mul_type(ty.coef, ty.deriv), order + 1),
+                         f"the {where} slope sum of {order + 1} coef*deriv products"),
+            back=_exact(sum_type(mul_type(ty.error, ty.grad), n_out),
+                        f"the {where} backward sum of {n_out} error*grad products"),
+            g=_exact(mul_type(ty.error, ty.basis), f"the {where} gradient error*basis"))
+
+
+@dataclass(frozen=True)
+class DenseLayerTypes:
+    """The exact types of one dense layer's products and sums (see KANLayerTypes)."""
+
+    prod: FixedType  # weight * input
+    acc: FixedType  # n_in products plus the bias
+    back: FixedType  # sum_j e_j * w_ji (n_out products error * weight)
+    gw: FixedType  # e_j * x_i, the gradient of one weight
+
+    @classmethod
+    def of(cls, ty: MLPTypes, in_t: FixedType, n_in: int, n_out: int, layer: int) -> DenseLayerTypes:
+        where = f"MLP layer {layer}"
+        prod = _exact(mul_type(ty.weight, in_t), f"the {where} product weight*input")
+        return cls(
+            prod=prod,
+            acc=_exact(sum_type(add_type(prod, ty.bias), n_in + 1),
+                       f"the {where} sum of {n_in} weight*input products and the bias"),
+            back=_exact(sum_type(mul_type(ty.error, ty.weight), n_out),
+                        f"the {where} backward sum of {n_out} error*weight products"),
+            gw=_exact(mul_type(ty.error, in_t), f"the {where} gradient error*input"))
+
+
+def _check_error(ty: KANTypes | MLPTypes) -> None:
+    """The on-chip error y - target is exact in sub_type(output, output) before its cast."""
+    _exact(sub_type(ty.output, ty.output), "the error y - target")
+
+
 def _check_layers(layers: Any) -> list[int]:
     if not isinstance(layers, (list, tuple)) or len(layers) < 2:
         raise ValueError(f"layers must list at least 2 sizes (inputs, outputs), got {layers!r}")
@@ -186,6 +246,9 @@ class KAN:
         self.tables: SplineTables = build_tables(self.grid, order, lut_bits,
                                                  self.types.basis, self.types.deriv)
         self._check_grid_fits()
+        self.layer_types = [KANLayerTypes.of(self.types, i, o, order, l)
+                            for l, (i, o) in enumerate(zip(self.layers, self.layers[1:]))]
+        _check_error(self.types)
         shape_per_layer = [(o, i, self.n_coef) for i, o in zip(self.layers, self.layers[1:])]
         rng = np.random.default_rng(seed)
         self.coefficients = [self.types.coef.quantize(rng.uniform(-init_scale, init_scale, s))
@@ -231,6 +294,10 @@ class MLP:
         self.layers = _check_layers(layers)
         self.types = _types_from(MLPTypes, types, MLPTypes.default(bits)
                                  if not isinstance(types, MLPTypes) else None)
+        self.layer_types = [DenseLayerTypes.of(self.types, self.types.input if l == 0 else self.types.activation,
+                                               i, o, l)
+                            for l, (i, o) in enumerate(zip(self.layers, self.layers[1:]))]
+        _check_error(self.types)
         rng = np.random.default_rng(seed)
         self.weights, self.biases = [], []
         for n_in, n_out in zip(self.layers, self.layers[1:]):

@@ -855,7 +855,7 @@ def test_bug_learning_rate_just_below_one():
 
 
 # ---------------------------------------------------------------------------------------
-# Issue 13: the grid lookup is exact for wide inputs
+# Issue 13: wide inputs, impossible widths refused at construction
 # ---------------------------------------------------------------------------------------
 
 
@@ -888,3 +888,32 @@ def test_the_issue_example_of_a_wide_input_locates_exactly():
     model = KAN([1, 1], grid=(-1.0, 1.0, 6), types={"input": "ap_fixed<48,3,AP_RND_CONV,AP_SAT>"})
     k, row = GridMap.of(model).locate(model.types.input.quantize([0.5]))
     assert (int(k[0]), int(row[0])) == (4, 128)  # t = 1.5 * 3 = 4.5
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: KAN([1, 1], bits=32), r"66 bits wide; the KAN layer 0 sum of 4 coef\*basis products"),
+    (lambda: KAN([2, 1], types={"coef": "ap_fixed<40,3>", "basis": "ap_ufixed<24,1>"}),
+     r"the KAN layer 0 sum of 8 coef\*basis products"),
+    (lambda: KAN([1, 1], types={"error": "ap_fixed<40,3>", "grad": "ap_fixed<30,5>"}),
+     r"the KAN layer 0 backward sum of 1 error\*grad products"),
+    (lambda: KAN([1, 1], types={"output": "ap_fixed<62,3>"}), r"the error y - target"),
+    (lambda: MLP([2, 1], types={"weight": "ap_fixed<40,2>", "input": "ap_fixed<30,2>"}),
+     r"the MLP layer 0 product weight\*input"),
+    (lambda: OnlineLearner(KAN([1, 1], bits=24), lr=0.1),
+     r"lr \* the gradient of KAN layer 0's coefficients \(learning rate 0\.0999"),
+    (lambda: OnlineLearner(MLP([2, 4, 1], bits=24), lr=0.1),
+     r"lr \* the gradient of MLP layer 0's weights"),
+])
+def test_widths_beyond_int64_are_refused_at_construction(make, match):
+    """Products and sums wider than 62 bits: a ValueError naming the quantity when the model
+    (or, for the learning rate, the learner) is built, never at the first step."""
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_widest_accepted_configurations_step():
+    """The limits are the real ones: just below them a model builds and learns."""
+    learner = OnlineLearner(KAN([1, 1], bits=24), lr=2.0 ** -3)  # a shift adds no width
+    learner.step([0.3], [0.5])
+    learner = OnlineLearner(KAN([1, 1], types={"input": "ap_fixed<62,3,AP_RND_CONV,AP_SAT>"}), lr=0.1)
+    learner.step([0.3], [0.5])
