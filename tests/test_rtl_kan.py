@@ -13,6 +13,7 @@ import pytest
 from quantkan.models import KAN
 from quantkan.rtl import coefbank, simulate, verify
 from quantkan.rtl.kan import KANLearner, timing_of
+from unusual_models import UNUSUAL
 
 
 def compare(make, schedule: str, n: int, seed: int = 0, lr: float = 2.0 ** -4, rounding: str = "type",
@@ -126,4 +127,21 @@ def test_tiny_grids_and_high_orders(cells, order):
         return KAN([1, 2], grid=(-1.0, 1.0, cells), order=order, lut_bits=4, bits=12)
     r = compare(make, "pipelined", n=120, seed=cells * 10 + order, lr=2.0 ** -3, gaps=True)
     assert_exact(r, timing_of(make(), lr=2.0 ** -3), make())
+    assert r.changed > 0
+
+
+@pytest.mark.parametrize("name", [k for k in UNUSUAL if k.startswith("kan")])
+def test_unsigned_and_wide_types_bit_exact(name):
+    """Issue 13: unsigned inputs (grid lookup), outputs (error subtraction) and coefficients
+    (read-modify-write, parameter read-back), and a 48-bit input on a non-power-of-two grid."""
+    make, x_range, t_range = UNUSUAL[name]
+    model = make()
+    rng = np.random.default_rng(13)
+    n = 200
+    drive = verify.Drive(model.types.input.quantize(rng.uniform(*x_range, (n, model.layers[0]))),
+                         model.types.output.quantize(rng.uniform(*t_range, (n, model.layers[-1]))),
+                         rng.random(n) > 0.1, np.zeros(n, np.int64), [n // 2])
+    dut = KANLearner(model)
+    r = verify.score(make(), drive, simulate.run(dut, drive), dut.timing.delays, 2.0 ** -4, "type", 0)
+    assert_exact(r, dut.timing, name)
     assert r.changed > 0

@@ -34,6 +34,7 @@ from quantkan.lfsr import MASK32, POLY
 __all__ = [
     "fixed_shape",
     "fit",
+    "raw_value",
     "cast_expr",
     "greater_than",
     "less_than",
@@ -78,6 +79,15 @@ def _as_raw(value: Value, t: FixedType) -> Value:
     """
     v = fit(Value.cast(value), t.width)
     return v.as_signed() if t.signed else v.as_unsigned()
+
+
+def raw_value(value: Value, t: FixedType) -> Value:
+    """The number a raw value of ``t`` stands for, as an Amaranth value of ``t``'s signedness.
+
+    Use it wherever raw values are combined (grid lookup, error, read-modify-write): an
+    ``ap_ufixed`` raw value with its top bit set is large and positive, never negative.
+    """
+    return _as_raw(value, t)
 
 
 def _named(m: Module | None, expr: Value, name: str) -> Value:

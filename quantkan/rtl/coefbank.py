@@ -26,7 +26,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from quantkan.fixed import FixedType, sub_type
-from quantkan.rtl.arith import cast_expr, fixed_shape
+from quantkan.rtl.arith import cast_expr, fixed_shape, raw_value
 
 __all__ = ["CoefficientBank", "bank_geometry", "bank_address", "pack_fields"]
 
@@ -152,6 +152,6 @@ class CoefficientBank(wiring.Component):
 
     def _updated(self, current, delta, diff_t: FixedType):
         """cast(current - delta, coef): the coefficient after one update."""
-        cur = current.as_signed() << (diff_t.frac - self.coef_t.frac)
-        step = delta.as_signed() << (diff_t.frac - self.update_t.frac)
+        cur = raw_value(current, self.coef_t) << (diff_t.frac - self.coef_t.frac)
+        step = raw_value(delta, self.update_t) << (diff_t.frac - self.update_t.frac)
         return cast_expr(None, cur - step, diff_t, self.coef_t)

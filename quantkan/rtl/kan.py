@@ -24,10 +24,10 @@ from amaranth.lib import wiring
 from amaranth.lib.data import ArrayLayout
 from amaranth.lib.wiring import In, Out
 
-from quantkan.fixed import FixedType, sub_type
+from quantkan.fixed import FixedType, mul_type, sub_type
 from quantkan.golden import KANLayerFixed, OnlineLearner
 from quantkan.models import KAN
-from quantkan.rtl.arith import fixed_shape
+from quantkan.rtl.arith import fixed_shape, raw_value
 from quantkan.rtl.coefbank import CoefficientBank, bank_address, bank_geometry, pack_fields
 from quantkan.rtl.lookup import locate, table_rom
 from quantkan.rtl.pipeline import Builder, Timed
@@ -184,7 +184,7 @@ class KANLearner(wiring.Component):
 
     @staticmethod
     def _diff(a: Timed, b: Timed):
-        return a.value.as_signed() - b.value.as_signed()
+        return raw_value(a.value, a.type) - raw_value(b.value, b.type)
 
     def _forward(self, m: Module, bld: Builder, l: int, layer: KANLayerFixed, h: list[Timed], p_rdata: list):
         model, ty = self.model, self.model.types
@@ -256,7 +256,7 @@ class KANLearner(wiring.Component):
         if l == 0:
             return None, W
         grads = []
-        eg_t = FixedType(ty.error.width + ty.grad.width, ty.error.integer + ty.grad.integer, True)
+        eg_t = mul_type(ty.error, ty.grad)
         for i in range(layer.n_in):
             slopes = [bld.at(ctx["slopes"][j, i], E, "slope") for j in range(layer.n_out)]
             if layer.n_out == 1:  # one multiply and its cast

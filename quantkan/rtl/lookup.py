@@ -12,7 +12,7 @@ from amaranth.lib.memory import Memory
 
 from quantkan.fixed import FixedType, pack
 from quantkan.golden import GridMap
-from quantkan.rtl.arith import fixed_shape, greater_than, less_than
+from quantkan.rtl.arith import fixed_shape, greater_than, less_than, raw_value
 from quantkan.rtl.pipeline import Builder, Timed
 
 __all__ = ["locate", "table_rom"]
@@ -20,7 +20,7 @@ __all__ = ["locate", "table_rom"]
 
 def locate(m: Module, bld: Builder, gm: GridMap, x: Timed, name: str) -> tuple[Value, Value, int]:
     """(cell k, table row, cycle) of one input, combinational in the returned cycle."""
-    d = x.value.as_signed() - gm.lo_raw
+    d = raw_value(x.value, x.type) - gm.lo_raw  # an unsigned input stays non-negative
     t = x.t
     if gm.inv_h_raw != 1:
         d = bld.reg(d * gm.inv_h_raw, f"t_{name}")

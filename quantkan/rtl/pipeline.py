@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from amaranth.hdl import Module, Signal, Value
 
-from quantkan.fixed import FixedType, add_type
+from quantkan.fixed import FixedType, add_type, mul_type
 from quantkan.rtl.arith import cast_expr, fixed_shape
 
 __all__ = ["Timed", "Builder"]
@@ -74,8 +74,7 @@ class Builder:
         """The exact product (one multiplier), registered."""
         t = max(a.t, b.t)
         a, b = self.at(a, t, name + "_a"), self.at(b, t, name + "_b")
-        rt = FixedType(a.type.width + b.type.width, a.type.integer + b.type.integer,
-                       a.type.signed or b.type.signed)
+        rt = mul_type(a.type, b.type)
         v = a.value * b.value
         return Timed(self.reg(v, name, fixed_shape(rt)), rt, t + 1)
 

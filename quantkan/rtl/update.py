@@ -21,10 +21,9 @@ __all__ = ["scaled", "delta"]
 def scaled(bld: Builder, g: Timed, lr: LearningRate, name: str) -> Timed:
     """``lr * g`` exactly: free for a shift, else the product registered and one constant multiply."""
     if lr.shift is not None:
-        return Timed(g.value, g.type.scaled(-lr.shift), g.t)
+        return Timed(g.value, lr.scale_type(g.type), g.t)
     g_reg = bld.reg(g.value, name, fixed_shape(g.type))
-    st = FixedType(g.type.width + lr.constant.width, g.type.integer + lr.constant.integer, True)
-    return Timed(g_reg * lr.raw, st, g.t + 1)
+    return Timed(g_reg * lr.raw, lr.scale_type(g.type), g.t + 1)
 
 
 def delta(m: Module, bld: Builder, src: Timed, update_t: FixedType, stochastic: bool, lfsr_init: int | None,
