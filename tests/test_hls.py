@@ -18,29 +18,19 @@ from quantkan.cpp import ap_types_dir
 from quantkan.golden import OnlineLearner
 from quantkan.models import KAN, MLP
 from quantkan.tasks import make_task
+from unusual_models import UNUSUAL
 
 CHECKPOINTS = 4
 
 
-def compare(model, lr, rounding, project: Path, x_real: np.ndarray, t_real: np.ndarray, seed: int = 0) -> dict:
+def compare(model, lr, rounding, project: Path, x_real: np.ndarray, t_real: np.ndarray, seed: int = 0,
+            delay: int | list[int] = 0) -> hls.CsimScore:
     """Stream the samples through the compiled project and the golden learner; count mismatches."""
-    n = len(x_real)
     x = model.types.input.quantize(x_real)
     t = model.types.output.quantize(t_real)
-    learn = np.random.default_rng(seed).random(n) > 0.1  # some samples only predict
-    golden = OnlineLearner(model, lr=lr, rounding=rounding, seed=seed)
-    hls.export(model, project, lr=lr, rounding=rounding, seed=seed)
-    compiled = hls.compile(project)
-    outputs = params = params_checked = 0
-    for chunk in np.array_split(np.arange(n), CHECKPOINTS):
-        y_c = compiled.run_raw(x[chunk], t[chunk], learn[chunk])
-        y_g = np.array([golden.step_raw(x[i], t[i], bool(learn[i])) for i in chunk])
-        outputs += int(np.sum(y_c != y_g))
-        golden.flush()
-        for got, want in zip(compiled.parameters(), model.parameters(), strict=True):
-            params += int(np.sum(got != want))
-            params_checked += want.size
-    return {"outputs": outputs, "params": params, "params_checked": params_checked, "samples": n}
+    learn = np.random.default_rng(seed).random(len(x)) > 0.1  # some samples only predict
+    return hls.compare_stream(model, project, x, t, learn, lr=lr, rounding=rounding, seed=seed, delay=delay,
+                              checkpoints=CHECKPOINTS)
 
 
 def task_samples(task: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -68,8 +58,8 @@ CONFIGS = {
 def test_ten_thousand_samples_bit_exact(tmp_path, name):
     make, lr, rounding = CONFIGS[name]
     result = compare(make(), lr, rounding, tmp_path / "prj", *task_samples("drift2d", 10_000))
-    assert result["outputs"] == 0 and result["params"] == 0, result
-    assert result["params_checked"] > 0
+    assert result.ok, result
+    assert result.parameters_compared > 0 and result.changed > 0
 
 
 def _random_model(rng: np.random.Generator):
@@ -97,7 +87,7 @@ def test_random_small_configurations(tmp_path, seed):
     x = rng.uniform(-1.2, 1.2, (n, model.layers[0]))
     t = rng.uniform(-5.0, 5.0, (n, model.layers[-1]))
     result = compare(model, lr, rounding, tmp_path / "prj", x, t, seed=seed)
-    assert result["outputs"] == 0 and result["params"] == 0, (model, lr, rounding, result)
+    assert result.ok, (model, lr, rounding, result)
 
 
 def test_a_wrong_rounding_mode_in_one_cast_is_caught(tmp_path):
@@ -105,7 +95,7 @@ def test_a_wrong_rounding_mode_in_one_cast_is_caught(tmp_path):
     model = KAN([2, 4, 1], grid=(-1.0, 1.0, 8), order=3, bits=12)
     project = tmp_path / "prj"
     good = compare(model, 2.0 ** -4, "type", project, *task_samples("drift2d", 2000))
-    assert good["outputs"] == 0 and good["params"] == 0
+    assert good.ok
     defines = project / "firmware" / "defines.h"
     text = defines.read_text()
     broken = re.sub(r"typedef ap_fixed<(\d+),(\d+),AP_RND_CONV,AP_SAT> qk_error_t;",
@@ -181,3 +171,112 @@ def test_parameters_load_through_the_port(tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(compiled.parameters(), params))
     with pytest.raises(ValueError, match="has shape"):
         compiled.set_parameters([np.zeros((1, 1, 1))])
+
+
+# -- issue 13: signedness at every boundary, wide inputs, the parameter port --------------------
+
+@pytest.mark.parametrize("name", UNUSUAL)
+def test_unsigned_and_wide_types_bit_exact(tmp_path, name):
+    """Raw bits cross the C API, the grid lookup and the parameter port with their own type's
+    signedness (an ap_ufixed value with its top bit set is not negative), and a 48-bit input
+    locates exactly."""
+    make, x_range, t_range = UNUSUAL[name]
+    model = make()
+    rng = np.random.default_rng(13)
+    x = rng.uniform(*x_range, (1500, model.layers[0]))
+    t = rng.uniform(*t_range, (1500, model.layers[-1]))
+    result = compare(model, 2.0 ** -4, "type", tmp_path / "prj", x, t)
+    assert result.ok, result
+
+
+def _large_model() -> KAN:
+    return KAN([1, 260], grid=(-1.0, 1.0, 253), order=3, bits=10)  # 66,560 coefficients
+
+
+def test_parameter_port_is_sized_from_the_model(tmp_path):
+    """The port's address is as wide as the model needs: 17 bits for 66,560 parameters (it was
+    16, so the last 1,024 were out of reach), 3 bits for 6."""
+    for model, bits in ((_large_model(), 17), (KAN([1, 2], grid=(-1.0, 1.0, 1), order=2), 3)):
+        out = hls.export(model, tmp_path / str(bits))
+        defines = (out / "firmware" / "defines.h").read_text()
+        n = sum(p.size for p in model.parameters())
+        assert f"#define N_PARAMS {n}LL" in defines
+        assert f"typedef ap_uint<{bits}> qk_param_addr_t;" in defines
+        assert "qk_param_addr_t param_addr" in (out / "firmware" / "quantkan_top.h").read_text()
+
+
+@pytest.mark.slow
+def test_parameter_port_reaches_every_parameter_of_a_large_model(tmp_path):
+    """More than 65,536 parameters, compiled (g++ takes minutes on the 66,560 initializers): the
+    last ones are reachable and address 65536 + k is not parameter k."""
+    model = _large_model()
+    n = sum(p.size for p in model.parameters())
+    assert n > 1 << 16
+    compiled = hls.compile(hls.export(model, tmp_path / "prj"), flags=("-O0",))
+    assert compiled.n_params == n
+    coef_t = model.types.coef
+    for addr in (0, 5, (1 << 16) - 1):
+        compiled.param(addr, coef_t.min_raw)
+    for addr in (1 << 16, (1 << 16) + 5, n - 1):
+        compiled.param(addr, coef_t.max_raw)
+    assert [compiled.param(a) for a in (0, 5, (1 << 16) - 1)] == [coef_t.min_raw] * 3
+    assert [compiled.param(a) for a in (1 << 16, (1 << 16) + 5, n - 1)] == [coef_t.max_raw] * 3
+    flat = compiled.parameters()[0].reshape(-1)
+    assert flat[n - 1] == coef_t.max_raw and flat[5] == coef_t.min_raw
+
+
+def test_out_of_range_parameter_addresses_are_refused(tmp_path):
+    model = KAN([1, 2], bits=12)
+    compiled = hls.compile(hls.export(model, tmp_path / "prj"))
+    n = sum(p.size for p in model.parameters())
+    assert compiled.param(0) == model.coefficients[0].reshape(-1)[0]
+    for addr in (n, 1 << 16, (1 << 16) + 1, -1):
+        with pytest.raises(ValueError, match=rf"parameter address {addr} is outside 0\.\.{n - 1}"):
+            compiled.param(addr)
+    text = (tmp_path / "prj" / "firmware" / "defines.h").read_text()
+    assert f"typedef ap_uint<{(n - 1).bit_length()}> qk_param_addr_t;" in text
+
+
+# -- issue 13: the update delay D -----------------------------------------------------------------
+
+@pytest.mark.parametrize("make,delay,rounding,lr", [
+    (lambda: KAN([2, 3, 1], grid=(-1.0, 1.0, 6), order=2, bits=12), [5, 2], "stochastic", 2.0 ** -3),
+    (lambda: MLP([2, 5, 1], bits=12), [3, 1], "type", 0.1),
+    (lambda: KAN([1, 2], grid=(-1.0, 1.0, 8), bits=12), 1, "type", 2.0 ** -2),
+])
+def test_update_delay_bit_exact(tmp_path, make, delay, rounding, lr):
+    """The firmware lands each update D calls late, as the golden pipeline does; MODE_FLUSH drains it."""
+    rng = np.random.default_rng(5)
+    model = make()
+    x, t = rng.uniform(-1.2, 1.2, (800, model.layers[0])), rng.uniform(-2.0, 2.0, (800, model.layers[-1]))
+    result = compare(model, lr, rounding, tmp_path / "prj", x, t, delay=delay)
+    assert result.ok and result.changed > 0, result
+    # the delay is real: the same firmware with D = 0 disagrees with this golden run
+    x_raw, t_raw = model.types.input.quantize(x), model.types.output.quantize(t)
+    golden = OnlineLearner(make(), lr=lr, rounding=rounding, delay=delay)
+    plain = hls.compile(hls.export(make(), tmp_path / "plain", lr=lr, rounding=rounding))
+    y_plain = plain.run_raw(x_raw, t_raw, True)
+    assert np.any(y_plain != np.array([golden.step_raw(a, b) for a, b in zip(x_raw, t_raw)]))
+
+
+def test_hls_with_the_rtl_delays_matches_the_pipelined_rtl(tmp_path):
+    """HLS exported with the D the pipelined RTL reports gives the RTL's outputs, sample for sample,
+    and the same coefficients (a sample every cycle, so sample index = arrival cycle)."""
+    from quantkan.rtl import simulate, verify
+    from quantkan.rtl.kan import KANLearner
+
+    def make():
+        return KAN([2, 3, 1], grid=(-1.0, 1.0, 5), order=2, lut_bits=6, bits=12)
+
+    dut = KANLearner(make(), schedule="pipelined", lr=2.0 ** -3)
+    assert min(dut.timing.delays) > 0
+    drive = verify.random_drive(make(), 300, seed=4, checkpoints=1)
+    observed = simulate.run(dut, drive)
+    assert (np.diff(observed.accept_cycles) == 1).all()
+    compiled = hls.compile(hls.export(make(), tmp_path / "prj", lr=2.0 ** -3, delay=dut.timing.delays))
+    y = compiled.run_raw(drive.x, drive.target, drive.learn)
+    np.testing.assert_array_equal(y, observed.y)
+    compiled.flush()
+    np.testing.assert_array_equal(compiled.parameters()[0], observed.params[-1][0])
+    np.testing.assert_array_equal(compiled.parameters()[1], observed.params[-1][1])
+    assert np.any(observed.params[-1][0] != make().coefficients[0])

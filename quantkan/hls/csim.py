@@ -7,18 +7,24 @@ the top function keeps its parameters in static arrays.
 
 from __future__ import annotations
 
+import copy
 import ctypes
 import json
 import shutil
 import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from quantkan.cpp import build_executable
 from quantkan.fixed import FixedType
+from quantkan.golden import OnlineLearner
+from quantkan.hls.emit import export
+from quantkan.models import Model
 
-__all__ = ["compile", "CompiledLearner"]
+__all__ = ["compile", "CompiledLearner", "CsimScore", "compare_stream"]
 
 _I64P = ctypes.POINTER(ctypes.c_longlong)
 
@@ -50,13 +56,15 @@ class CompiledLearner:
         shutil.copy(library, private)
         self._lib = ctypes.CDLL(str(private))
         self._lib.qk_run.argtypes = [ctypes.c_int, _I64P, _I64P, ctypes.POINTER(ctypes.c_ubyte), _I64P]
-        self._lib.qk_param.restype = ctypes.c_longlong
-        self._lib.qk_param.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong]
+        self._lib.qk_param.restype = ctypes.c_int
+        self._lib.qk_param.argtypes = [ctypes.c_longlong, ctypes.c_int, ctypes.c_longlong, _I64P]
+        self._lib.qk_n_params.restype = ctypes.c_longlong
         self.meta = meta
         types = meta["config"]["types"]
         self.input_type = FixedType.parse(types["input"])
         self.output_type = FixedType.parse(types["output"])
         self.n_in, self.n_out = self._lib.qk_n_in(), self._lib.qk_n_out()
+        self.n_params = int(self._lib.qk_n_params())
 
     def __del__(self) -> None:
         shutil.rmtree(getattr(self, "_dir", ""), ignore_errors=True)
@@ -83,12 +91,25 @@ class CompiledLearner:
         y = self.step_raw(self.input_type.quantize(x), self.output_type.quantize(target), learn)
         return self.output_type.to_float(y)
 
+    def flush(self) -> None:
+        """Land every update still in flight (D > 0), as :meth:`OnlineLearner.flush` does."""
+        self._lib.qk_flush()
+
+    def param(self, addr: int, value: int | None = None) -> int:
+        """Read (or write, when ``value`` is given) the raw bits of parameter ``addr`` through the
+        firmware's parameter port; the C API refuses an address outside 0..n_params-1."""
+        out = ctypes.c_longlong(0)
+        if self._lib.qk_param(int(addr), value is not None, 0 if value is None else int(value),
+                              ctypes.byref(out)) != 0:
+            raise ValueError(f"parameter address {addr} is outside 0..{self.n_params - 1}")
+        return int(out.value)
+
     def parameters(self) -> list[np.ndarray]:
         """Every parameter array read back through the firmware's parameter port (raw)."""
         out, addr = [], 0
         for p in self.meta["parameters"]:
             size = int(np.prod(p["shape"]))
-            values = [self._lib.qk_param(a, 0, 0) for a in range(addr, addr + size)]
+            values = [self.param(a) for a in range(addr, addr + size)]
             out.append(np.array(values, dtype=np.int64).reshape(p["shape"]))
             addr += size
         return out
@@ -100,5 +121,56 @@ class CompiledLearner:
             if list(np.shape(values)) != p["shape"]:
                 raise ValueError(f"parameter {p['name']} has shape {p['shape']}, got {list(np.shape(values))}")
             for a, v in enumerate(flat, addr):
-                self._lib.qk_param(a, 1, int(v))
+                self.param(a, int(v))
             addr += flat.size
+
+
+@dataclass
+class CsimScore:
+    """Golden model vs C simulation over one stream: every output, every parameter at checkpoints."""
+
+    samples: int
+    output_mismatches: int  # samples with any output different
+    parameter_mismatches: int
+    parameters_compared: int
+    checkpoints: int
+    changed: int  # parameters that differ from the start (the learner did learn)
+
+    @property
+    def ok(self) -> bool:
+        return self.output_mismatches == 0 and self.parameter_mismatches == 0
+
+    def summary(self) -> str:
+        return (f"{'PASS' if self.ok else 'FAIL'}: {self.output_mismatches} output and {self.parameter_mismatches} "
+                f"parameter mismatches over {self.samples} samples (every output; all {self.parameters_compared} "
+                f"parameter values at {self.checkpoints} checkpoints; {self.changed} parameters learned)")
+
+
+def compare_stream(model: Model, project: str | Path, x_raw: np.ndarray, target_raw: np.ndarray,
+                   learn: np.ndarray, *, lr: float, rounding: str = "type", seed: int = 0,
+                   delay: int | Sequence[int] = 0, checkpoints: int = 4,
+                   flags: tuple[str, ...] = ("-O2",)) -> CsimScore:
+    """Export ``model`` (left untouched) to ``project``, compile it and stream raw samples through it
+    and through the golden learner; after each of ``checkpoints`` chunks both drain their pending
+    updates and every parameter is read back through the firmware's parameter port."""
+    start = copy.deepcopy(model)
+    golden_model = copy.deepcopy(model)
+    golden = OnlineLearner(golden_model, lr=lr, rounding=rounding, seed=seed, delay=delay)
+    compiled = compile(export(copy.deepcopy(model), project, lr=lr, rounding=rounding, seed=seed, delay=delay),
+                       flags=flags)
+    x = np.asarray(x_raw, np.int64).reshape(len(learn), -1)
+    t = np.asarray(target_raw, np.int64).reshape(len(learn), -1)
+    learn = np.asarray(learn, bool)
+    outputs = params = compared = 0
+    chunks = [c for c in np.array_split(np.arange(len(x)), max(1, checkpoints)) if len(c)]
+    for chunk in chunks:
+        y_c = compiled.run_raw(x[chunk], t[chunk], learn[chunk])
+        y_g = np.array([golden.step_raw(x[i], t[i], bool(learn[i])) for i in chunk])
+        outputs += int(np.sum(np.any(y_c != y_g, axis=1)))
+        golden.flush()
+        compiled.flush()
+        for got, want in zip(compiled.parameters(), golden_model.parameters(), strict=True):
+            params += int(np.sum(got != want))
+            compared += want.size
+    changed = sum(int(np.sum(a != b)) for a, b in zip(golden_model.parameters(), start.parameters()))
+    return CsimScore(len(x), outputs, params, compared, len(chunks), changed)

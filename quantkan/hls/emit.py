@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -24,7 +25,7 @@ __all__ = ["export", "random_stream", "DEFAULT_PART", "DEFAULT_CLOCK_NS", "TOP",
 DEFAULT_PART = "xcvu13p-flga2577-2-e"  # the reference paper's device
 DEFAULT_CLOCK_NS = 5.0
 TOP = "quantkan_top"
-MODE_STEP, MODE_WRITE, MODE_READ = 0, 1, 2
+MODE_STEP, MODE_WRITE, MODE_READ, MODE_FLUSH = 0, 1, 2, 3
 
 
 def _c(t: FixedType) -> str:
@@ -45,12 +46,10 @@ def _array(values: np.ndarray, fmt=_literal) -> str:
 def _updater_struct(name: str, up: _Updater, g_t: FixedType) -> str:
     """The config make_delta<> reads: lr, the exact scaled type, rounding of the delta."""
     lr = up.lr
+    scaled_t = lr.scale_type(g_t)
     if lr.shift is not None:
-        scaled_t = g_t.scaled(-lr.shift)
         lr_t, lr_value = FixedType(2, 1, False), 0.0
     else:
-        scaled_t = FixedType(g_t.width + lr.constant.width, g_t.integer + lr.constant.integer,
-                             g_t.signed or lr.constant.signed)
         lr_t, lr_value = lr.constant, lr.value
     pre_t, sto_t, drop = stochastic_types(scaled_t, up.update_t)
     return f"""struct {name} {{
@@ -154,20 +153,24 @@ def _arrays(model: Model, learner: OnlineLearner) -> tuple[list[_Array], list[_A
 
 def export(model: Model, out_dir: str | Path, part: str = DEFAULT_PART, clock_ns: float = DEFAULT_CLOCK_NS,
            lr: float = 2.0 ** -4, rounding: str = "type", seed: int = 0,
-           stream: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Path:
-    """Write the HLS project for ``model`` learning with (lr, rounding, seed), D = 0.
+           stream: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+           delay: int | Sequence[int] = 0) -> Path:
+    """Write the HLS project for ``model`` learning with (lr, rounding, seed) and update delay D.
 
-    ``stream`` = (x_raw, target_raw, learn) is what tb_data/ holds for the C++ testbench,
-    with the golden model's outputs as the expected results; without one, the testbench
-    replays :data:`TB_SAMPLES` seeded random samples over the input and output types' ranges,
-    so every project's own testbench (and Vitis csim) has data to check.
+    ``delay`` (one D, or one per layer) is the golden model's: the update of sample n lands
+    after the forward pass of sample n + D, so the firmware is bit-exact with a pipelined
+    learner (the RTL's ``pipelined`` schedule reports its D).  ``stream`` = (x_raw,
+    target_raw, learn) writes tb_data/ for the C++ testbench with the golden model's outputs
+    as the expected results; without one, the testbench replays :data:`TB_SAMPLES` seeded
+    random samples over the input and output types' ranges, so every project's own
+    testbench (and Vitis csim) has data to check.
     """
     if not (isinstance(clock_ns, (int, float)) and clock_ns > 0):
         raise ValueError(f"clock period must be a positive number of ns, got {clock_ns!r}")
     if not isinstance(part, str) or not part.strip():
         raise ValueError(f"part must be a Xilinx part name, got {part!r}")
     out = Path(out_dir)
-    learner = OnlineLearner(model, lr=lr, delay=0, rounding=rounding, seed=seed)
+    learner = OnlineLearner(model, lr=lr, delay=delay, rounding=rounding, seed=seed)
     (out / "firmware").mkdir(parents=True, exist_ok=True)
     (out / "tb").mkdir(exist_ok=True)
     (out / "csim").mkdir(exist_ok=True)
@@ -178,20 +181,20 @@ def export(model: Model, out_dir: str | Path, part: str = DEFAULT_PART, clock_ns
     (out / "firmware" / "defines.h").write_text(_defines(model, learner))
     (out / "firmware" / "parameters.h").write_text(_parameters(model, params, lfsrs))
     (out / "firmware" / f"{TOP}.h").write_text(_top_header(model))
-    (out / "firmware" / f"{TOP}.cpp").write_text(_top_source(model, params, lfsrs))
+    (out / "firmware" / f"{TOP}.cpp").write_text(_top_source(model, params, lfsrs, learner.delays))
     (out / "csim" / "capi.cpp").write_text((template / "capi.cpp").read_text())
     (out / "tb" / "tb_quantkan.cpp").write_text((template / "tb_quantkan.cpp").read_text())
     n_params = sum(int(p.values.size) for p in params)
     meta = {"format": "quantkan-hls", "version": 1, "config": model.config(), "top": TOP,
             "part": part, "clock_ns": clock_ns, "lr": learner.lr.value, "rounding": rounding,
-            "seed": seed, "delay": 0, "n_params": n_params,
+            "seed": seed, "delay": learner.delays, "n_params": n_params,
             "parameters": [{"name": p.name, "shape": list(p.values.shape)} for p in params]}
     (out / "quantkan.json").write_text(json.dumps(meta, indent=2) + "\n")
     # the expected outputs come from a learner of its own on a copy: exporting never trains ``model``
-    replay = OnlineLearner(copy.deepcopy(model), lr=lr, delay=0, rounding=rounding, seed=seed)
+    replay = OnlineLearner(copy.deepcopy(model), lr=lr, delay=delay, rounding=rounding, seed=seed)
     tb_files = _write_tb_data(out, model, replay, *(stream if stream is not None else random_stream(model, seed)))
     (out / "build.tcl").write_text(_build_tcl(part, clock_ns, tb_files))
-    (out / "README.md").write_text(_readme(model, part, clock_ns))
+    (out / "README.md").write_text(_readme(model, part, clock_ns, learner.delays))
     return out
 
 
@@ -200,11 +203,17 @@ def _hidden_ctype(model: Model) -> str:
     return "qk_hidden_t" if getattr(model.types, "hidden", None) is not None else "qk_input_t"
 
 
+def _address_bits(n_params: int) -> int:
+    """Width of the parameter port's address: every parameter, and no more (no aliasing)."""
+    return max(1, (n_params - 1).bit_length())
+
+
 def _defines(model: Model, learner: OnlineLearner) -> str:
     ty = model.types
     typedefs = "".join(f"typedef {_c(getattr(ty, f))} qk_{f}_t;\n"
                        for f in ty.__dataclass_fields__ if getattr(ty, f) is not None)
     layers = learner.pipeline.layers
+    n_params = sum(int(p.size) for p in model.parameters())
     configs = []
     hidden = _hidden_ctype(model)
     for l, layer in enumerate(layers):
@@ -227,6 +236,10 @@ def _defines(model: Model, learner: OnlineLearner) -> str:
 #define MODE_STEP {MODE_STEP}
 #define MODE_WRITE {MODE_WRITE}
 #define MODE_READ {MODE_READ}
+#define MODE_FLUSH {MODE_FLUSH}
+#define N_PARAMS {n_params}LL
+
+typedef ap_uint<{_address_bits(n_params)}> qk_param_addr_t;  // sized from the model: N_PARAMS addresses
 
 {typedefs}
 {"".join(configs)}
@@ -259,18 +272,23 @@ def _top_header(model: Model) -> str:
 #include "defines.h"
 
 // One call = one sample: forward pass, on-chip error, backward pass and update (learn=1).
-// mode MODE_WRITE / MODE_READ load or read back the raw bits of parameter param_addr.
+// mode MODE_WRITE / MODE_READ load or read back the raw bits of parameter param_addr;
+// MODE_FLUSH lands every update still in flight (update delay D > 0), as a drained pipeline.
 void {TOP}(const qk_input_t x[N_IN], const qk_output_t target[N_OUT], bool learn,
-           qk_output_t y[N_OUT], ap_uint<2> mode, ap_uint<16> param_addr,
+           qk_output_t y[N_OUT], ap_uint<2> mode, qk_param_addr_t param_addr,
            ap_int<64> param_in, ap_int<64>* param_out);
 
 #endif
 """
 
 
-def _top_source(model: Model, params: list[_Array], lfsrs: list[_Array]) -> str:
+def _top_source(model: Model, params: list[_Array], lfsrs: list[_Array], delays: list[int]) -> str:
     n = len(model.layers) - 1
     statics, pragmas = [], []
+    upd_types = [f"quantkan::{'kan' if isinstance(model, KAN) else 'dense'}_update<layer{l}_config>"
+                 for l in range(n)]
+    apply_calls = [f"quantkan::kan_apply<layer{l}_config>(coef{l}, " if isinstance(model, KAN)
+                   else f"quantkan::dense_apply<layer{l}_config>(w{l}, b{l}, " for l in range(n)]
     for a in [*params, *lfsrs]:
         statics.append(f"    static {a.decl} = {a.name.upper()}_INIT;")
         for dim, kind in a.partition:
@@ -286,7 +304,7 @@ def _top_source(model: Model, params: list[_Array], lfsrs: list[_Array]) -> str:
         io_lines.append(f"        if (addr >= {offset} && addr < {offset + size}) {{\n"
                         f"            int a = addr - {offset};\n"
                         f"            if (mode == MODE_WRITE) {p.name}{idx}.range() = param_in;\n"
-                        f"            *param_out = raw_bits({p.name}{idx});\n        }}")
+                        f"            *param_out = quantkan::raw_bits({p.name}{idx});\n        }}")
         offset += size
     acts = [f"    {_hidden_ctype(model)} h{l}[{model.layers[l + 1]}];" for l in range(n - 1)]
     fwd, bwd, ctx = [], [], []
@@ -299,35 +317,42 @@ def _top_source(model: Model, params: list[_Array], lfsrs: list[_Array]) -> str:
             fwd.append(f"    quantkan::kan_forward<layer{l}_config>({names[l]}, {names[l + 1]}, coef{l}, "
                        f"basis_table, k{l}, row{l}, cread{l});")
             bwd.append(f"        quantkan::kan_backward<layer{l}_config>(err{l + 1}, err{l}, {str(l > 0).lower()}, "
-                       f"coef{l}, basis_table, deriv_table, k{l}, row{l}, cread{l}, lfsr{l});")
+                       f"upd{l}, basis_table, deriv_table, k{l}, row{l}, cread{l}, lfsr{l});")
         else:
             ctx.append(f"    qk_weight_t wread{l}[{n_out}][{n_in}];\n    bool active{l}[{n_out}];")
             fwd.append(f"    quantkan::dense_forward<layer{l}_config>({names[l]}, {names[l + 1]}, w{l}, b{l}, "
                        f"wread{l}, active{l});")
             bwd.append(f"        quantkan::dense_backward<layer{l}_config>(err{l + 1}, err{l}, {str(l > 0).lower()}, "
-                       f"{names[l]}, w{l}, b{l}, wread{l}, active{l}, lfsr_w{l}, lfsr_b{l});")
+                       f"{names[l]}, upd{l}, wread{l}, active{l}, lfsr_w{l}, lfsr_b{l});")
     errs = "\n".join(f"        qk_error_t err{l}[{model.layers[l]}];" for l in range(n + 1))
+    # Updates in flight: line{l} holds layer l's last D updates (D = 0: none, an unused slot).
+    lines = [f"    static {upd_types[l]} line{l}[{max(1, d)}];  // D = {d}" for l, d in enumerate(delays)]
+    lines += [f"#pragma HLS ARRAY_PARTITION variable=line{l} complete dim=1" for l, d in enumerate(delays) if d > 0]
+    flush = [f"        for (int d = {d - 1}; d >= 0; d--) {{\n"
+             f"            {apply_calls[l]}line{l}[d]);\n            line{l}[d].valid = false;\n        }}"
+             for l, d in enumerate(delays) if d > 0]
+    updates = "\n".join(f"    {upd_types[l]} upd{l};\n    upd{l}.valid = false;" for l in range(n))
+    lands = "\n".join(f"    {apply_calls[l]}quantkan::delay_line<{d}>(line{l}, upd{l}));"
+                      for l, d in enumerate(delays))
     return f"""// Generated by quantkan: the whole online learning step of a {model!r}.
 #include "{TOP}.h"
 #include "parameters.h"
 #include "quantkan.h"
 
-template <class T>
-static ap_int<64> raw_bits(const T& v) {{
-    ap_int<T::width> r = v.range(T::width - 1, 0);
-    ap_int<64> wide = r;
-    return wide;
-}}
-
 void {TOP}(const qk_input_t x[N_IN], const qk_output_t target[N_OUT], bool learn,
-           qk_output_t y[N_OUT], ap_uint<2> mode, ap_uint<16> param_addr,
+           qk_output_t y[N_OUT], ap_uint<2> mode, qk_param_addr_t param_addr,
            ap_int<64> param_in, ap_int<64>* param_out) {{
 #pragma HLS PIPELINE II=1
 #pragma HLS ARRAY_PARTITION variable=x complete
 #pragma HLS ARRAY_PARTITION variable=target complete
 #pragma HLS ARRAY_PARTITION variable=y complete
 {chr(10).join(statics)}
+{chr(10).join(lines)}
 {chr(10).join(pragmas)}
+    if (mode == MODE_FLUSH) {{
+{chr(10).join(flush)}
+        return;
+    }}
     if (mode != MODE_STEP) {{
         int addr = param_addr;
         *param_out = 0;
@@ -337,6 +362,7 @@ void {TOP}(const qk_input_t x[N_IN], const qk_output_t target[N_OUT], bool learn
 {chr(10).join(acts)}
 {chr(10).join(ctx)}
 {chr(10).join(fwd)}
+{updates}
     if (learn) {{
 {errs}
         for (int j = 0; j < N_OUT; j++) {{
@@ -345,6 +371,8 @@ void {TOP}(const qk_input_t x[N_IN], const qk_output_t target[N_OUT], bool learn
         }}
 {chr(10).join(reversed(bwd))}
     }}
+    // The update of the sample D_l calls ago lands now, read-modify-write on the current values.
+{lands}
 }}
 """
 
@@ -401,11 +429,14 @@ exit
 """
 
 
-def _readme(model: Model, part: str, clock_ns: float) -> str:
+def _readme(model: Model, part: str, clock_ns: float, delays: list[int]) -> str:
+    timing = ("D = 0, plain SGD" if not any(delays) else
+              f"update delay D = {delays} per layer: the update of sample n lands after the forward pass of "
+              "sample n + D, as in a pipelined learner; mode MODE_FLUSH lands the updates still in flight")
     return f"""# quantkan HLS project: {model!r}
 
 Generated by `quantkan export hls`. One call of `{TOP}` is one sample: forward pass,
-on-chip error, backward pass and the sparse update (D = 0, plain SGD).
+on-chip error, backward pass and the sparse update ({timing}).
 
     vitis_hls -f build.tcl      # csim, csynth, cosim, export_design (IP catalog)
 

@@ -9,6 +9,37 @@
 
 namespace quantkan {
 
+// The raw bits of a fixed-point type as an integer of the same signedness: ap_int<W> for
+// ap_fixed, ap_uint<W> for ap_ufixed. Every boundary (C API, testbench files, parameter
+// port) reads raw values through this, so an unsigned type is never read as negative.
+template <class T>
+struct raw_of;
+template <int W, int I, ap_q_mode Q, ap_o_mode O, int N>
+struct raw_of<ap_fixed<W, I, Q, O, N> > {
+    typedef ap_int<W> type;
+};
+template <int W, int I, ap_q_mode Q, ap_o_mode O, int N>
+struct raw_of<ap_ufixed<W, I, Q, O, N> > {
+    typedef ap_uint<W> type;
+};
+
+template <class T>
+typename raw_of<T>::type raw_bits(const T& v) {
+#pragma HLS INLINE
+    typename raw_of<T>::type r;
+    r.range(T::width - 1, 0) = v.range(T::width - 1, 0);
+    return r;
+}
+
+// A value from its raw bits (the low T::width bits of ``raw``).
+template <class T, class R>
+T from_raw(const R& raw) {
+#pragma HLS INLINE
+    T v;
+    v.range(T::width - 1, 0) = ap_int<64>(raw).range(T::width - 1, 0);
+    return v;
+}
+
 // Same bits, another binary point: multiplying by a power of two costs no logic.
 template <class D, class S>
 D reinterpret(const S& s) {
@@ -54,23 +85,27 @@ typename C::update_t make_delta(typename C::g_t g, ap_uint<32>& lfsr) {
 }
 
 // -- KAN layer ---------------------------------------------------------------------
-// Cell k and basis-table row of an input, by the integer arithmetic of golden.GridMap.
+// Cell k and basis-table row of an input, by the integer arithmetic of golden.GridMap:
+// exact at every input width (t is as wide as it needs to be), the input's raw bits read
+// with its own signedness.
 template <class C>
 void kan_locate(typename C::in_t x, int& k, int& row) {
 #pragma HLS INLINE
-    ap_int<C::in_t::width> xr = x.range(C::in_t::width - 1, 0);
-    ap_int<C::in_t::width + 2> d = xr - ap_int<C::in_t::width + 2>(C::lo_raw);
-    ap_int<C::in_t::width + 2 + C::inv_h_bits> t = d * ap_uint<C::inv_h_bits>(C::inv_h_raw);
-    long long rows = (long long)t;
-    if (C::t_shift >= 0)
-        rows >>= (C::t_shift >= 0 ? C::t_shift : 0);
-    else
-        rows <<= (C::t_shift < 0 ? -C::t_shift : 0);
-    const long long last = ((long long)C::cells << C::lut_bits) - 1;
+    static const int up = C::t_shift < 0 ? -C::t_shift : 0;
+    static const int down = C::t_shift > 0 ? C::t_shift : 0;
+    static const int need = C::in_t::width + 2 + C::inv_h_bits + up;
+    typedef ap_int<(need > 64 ? need : 64)> wide_t;  // also holds the constant ``last``
+    ap_int<C::in_t::width + 2> d = raw_bits(x);
+    d -= ap_int<C::in_t::width + 2>(C::lo_raw);
+    wide_t rows = d * ap_uint<C::inv_h_bits>(C::inv_h_raw);
+    rows <<= up;
+    rows >>= down;
+    const wide_t last = ((long long)C::cells << C::lut_bits) - 1;
     if (rows < 0) rows = 0;
     if (rows > last) rows = last;
-    k = (int)(rows >> C::lut_bits);
-    row = (int)(rows & ((1 << C::lut_bits) - 1));
+    long long r = rows.to_int64();
+    k = (int)(r >> C::lut_bits);
+    row = (int)(r & ((1 << C::lut_bits) - 1));
 }
 
 template <class C>
@@ -107,11 +142,37 @@ outputs:
     }
 }
 
-// Backward through the layer (grad, with the coefficients the forward pass read) and
-// the sparse update of S+1 coefficients per edge.
+// One sample's update of a KAN layer: the cells it touched and the S+1 deltas per edge.
+// ``valid`` is false for a sample that did not learn (it still moves the delay line).
+template <class C>
+struct kan_update {
+    bool valid;
+    int k[C::n_in];
+    typename C::update_t delta[C::n_out][C::n_in][C::order + 1];
+};
+
+// Read-modify-write of the current coefficients: no update is lost, however late it lands.
+template <class C>
+void kan_apply(typename C::coef_t coef[C::n_out][C::n_in][C::n_coef], const kan_update<C>& u) {
+#pragma HLS INLINE
+    if (!u.valid) return;
+    for (int j = 0; j < C::n_out; j++) {
+#pragma HLS UNROLL
+        for (int i = 0; i < C::n_in; i++) {
+#pragma HLS UNROLL
+            for (int m = 0; m <= C::order; m++) {
+#pragma HLS UNROLL
+                coef[j][i][u.k[i] + m] = coef[j][i][u.k[i] + m] - u.delta[j][i][m];
+            }
+        }
+    }
+}
+
+// Backward through the layer (grad, with the coefficients the forward pass read) and the
+// deltas of the sparse update of S+1 coefficients per edge (applied by kan_apply).
 template <class C>
 void kan_backward(const typename C::error_t err[C::n_out], typename C::error_t grad[C::n_in],
-                  bool need_grad, typename C::coef_t coef[C::n_out][C::n_in][C::n_coef],
+                  bool need_grad, kan_update<C>& upd,
                   const typename C::basis_t basis[1 << C::lut_bits][C::order + 1],
                   const typename C::deriv_t deriv[1 << C::lut_bits][C::order + 1],
                   const int k[C::n_in], const int row[C::n_in],
@@ -135,6 +196,11 @@ void kan_backward(const typename C::error_t err[C::n_out], typename C::error_t g
             grad[i] = back;
         }
     }
+    upd.valid = true;
+    for (int i = 0; i < C::n_in; i++) {
+#pragma HLS UNROLL
+        upd.k[i] = k[i];
+    }
     for (int j = 0; j < C::n_out; j++) {
 #pragma HLS UNROLL
         for (int i = 0; i < C::n_in; i++) {
@@ -142,8 +208,7 @@ void kan_backward(const typename C::error_t err[C::n_out], typename C::error_t g
             for (int m = 0; m <= C::order; m++) {
 #pragma HLS UNROLL
                 typename C::g_t g = err[j] * basis[row[i]][m];
-                typename C::update_t delta = make_delta<C>(g, lfsr[j][i][m]);
-                coef[j][i][k[i] + m] = coef[j][i][k[i] + m] - delta;
+                upd.delta[j][i][m] = make_delta<C>(g, lfsr[j][i][m]);
             }
         }
     }
@@ -174,10 +239,32 @@ void dense_forward(const typename C::in_t x[C::n_in], typename C::out_t y[C::n_o
     }
 }
 
+// One sample's update of a dense layer: a delta for every weight and bias.
+template <class C>
+struct dense_update {
+    bool valid;
+    typename C::wupd::update_t dw[C::n_out][C::n_in];
+    typename C::bupd::update_t db[C::n_out];
+};
+
+template <class C>
+void dense_apply(typename C::weight_t w[C::n_out][C::n_in], typename C::bias_t b[C::n_out],
+                 const dense_update<C>& u) {
+#pragma HLS INLINE
+    if (!u.valid) return;
+    for (int j = 0; j < C::n_out; j++) {
+#pragma HLS UNROLL
+        for (int i = 0; i < C::n_in; i++) {
+#pragma HLS UNROLL
+            w[j][i] = w[j][i] - u.dw[j][i];
+        }
+        b[j] = b[j] - u.db[j];
+    }
+}
+
 template <class C>
 void dense_backward(const typename C::error_t err_in[C::n_out], typename C::error_t grad[C::n_in],
-                    bool need_grad, const typename C::in_t x[C::n_in],
-                    typename C::weight_t w[C::n_out][C::n_in], typename C::bias_t b[C::n_out],
+                    bool need_grad, const typename C::in_t x[C::n_in], dense_update<C>& upd,
                     const typename C::weight_t wread[C::n_out][C::n_in], const bool active[C::n_out],
                     ap_uint<32> lfsr_w[C::n_out][C::n_in], ap_uint<32> lfsr_b[C::n_out]) {
 #pragma HLS INLINE
@@ -197,18 +284,34 @@ void dense_backward(const typename C::error_t err_in[C::n_out], typename C::erro
             grad[i] = back;
         }
     }
+    upd.valid = true;
     for (int j = 0; j < C::n_out; j++) {
 #pragma HLS UNROLL
         for (int i = 0; i < C::n_in; i++) {
 #pragma HLS UNROLL
             typename C::gw_t g = err[j] * x[i];
-            typename C::wupd::update_t dw = make_delta<typename C::wupd>(g, lfsr_w[j][i]);
-            w[j][i] = w[j][i] - dw;
+            upd.dw[j][i] = make_delta<typename C::wupd>(g, lfsr_w[j][i]);
         }
         typename C::bupd::g_t gb = err[j];
-        typename C::bupd::update_t db = make_delta<typename C::bupd>(gb, lfsr_b[j]);
-        b[j] = b[j] - db;
+        upd.db[j] = make_delta<typename C::bupd>(gb, lfsr_b[j]);
     }
+}
+
+// -- update delay D ---------------------------------------------------------------------
+// The update of sample n lands after the forward pass of sample n + D (golden.Pipeline):
+// ``line`` holds the D updates still in flight, newest first. Push this sample's update and
+// return the one that lands now (this very update when D = 0: plain SGD).
+template <int D, class U>
+U delay_line(U line[D > 0 ? D : 1], const U& u) {
+#pragma HLS INLINE
+    if (D == 0) return u;
+    U out = line[D > 0 ? D - 1 : 0];
+    for (int d = D - 1; d > 0; d--) {
+#pragma HLS UNROLL
+        line[d] = line[d - 1];
+    }
+    line[0] = u;
+    return out;
 }
 
 }  // namespace quantkan

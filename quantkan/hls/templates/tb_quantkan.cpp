@@ -6,14 +6,8 @@
 #include <sstream>
 #include <string>
 
+#include "quantkan.h"
 #include "quantkan_top.h"
-
-template <class T>
-static T from_raw(long long raw) {
-    T v;
-    v.range(T::width - 1, 0) = ap_int<64>(raw);
-    return v;
-}
 
 int main() {
     std::ifstream stream("tb_data/stream.txt"), expected("tb_data/expected.txt");
@@ -30,16 +24,15 @@ int main() {
         in >> learn;
         qk_input_t x[N_IN];
         qk_output_t target[N_OUT], y[N_OUT];
-        for (int i = 0; i < N_IN; i++) { in >> raw; x[i] = from_raw<qk_input_t>(raw); }
-        for (int j = 0; j < N_OUT; j++) { in >> raw; target[j] = from_raw<qk_output_t>(raw); }
+        for (int i = 0; i < N_IN; i++) { in >> raw; x[i] = quantkan::from_raw<qk_input_t>(raw); }
+        for (int j = 0; j < N_OUT; j++) { in >> raw; target[j] = quantkan::from_raw<qk_output_t>(raw); }
         ap_int<64> unused;
         quantkan_top(x, target, learn != 0, y, MODE_STEP, 0, 0, &unused);
         for (int j = 0; j < N_OUT; j++) {
-            ap_int<qk_output_t::width> got = y[j].range(qk_output_t::width - 1, 0);
-            long long expect;
+            long long got = quantkan::raw_bits(y[j]).to_int64(), expect;
             want >> expect;
-            out << got.to_int64() << (j + 1 < N_OUT ? " " : "\n");
-            if (got.to_int64() != expect) mismatches++;
+            out << got << (j + 1 < N_OUT ? " " : "\n");
+            if (got != expect) mismatches++;
         }
         samples++;
     }
