@@ -280,3 +280,14 @@ def test_hls_with_the_rtl_delays_matches_the_pipelined_rtl(tmp_path):
     np.testing.assert_array_equal(compiled.parameters()[0], observed.params[-1][0])
     np.testing.assert_array_equal(compiled.parameters()[1], observed.params[-1][1])
     assert np.any(observed.params[-1][0] != make().coefficients[0])
+
+
+def test_parameters_wider_than_a_double_initialize_exactly(tmp_path):
+    """A 58-bit coefficient holds values a double cannot: the firmware's initial values are exact
+    (they were written as doubles, which rounded away the low bits)."""
+    model = KAN([1, 1], grid=(-1.0, 1.0, 4), order=1, lut_bits=3,
+                types={"coef": "ap_fixed<58,3>", "basis": "ap_ufixed<2,1>", "deriv": "ap_fixed<3,3>"})
+    coef_t = model.types.coef
+    model.coefficients[0][0, 0] = [(1 << 56) + 12345, -(1 << 56) - 777, coef_t.max_raw, coef_t.min_raw + 3, 1]
+    compiled = hls.compile(hls.export(model, tmp_path / "prj"))
+    np.testing.assert_array_equal(compiled.parameters()[0], model.coefficients[0])
