@@ -301,8 +301,8 @@ def drift_multi_target(x: np.ndarray, regime: int | np.ndarray) -> np.ndarray:
 
 
 def drift_multi(n: int = 8000, n_inputs: int = 2, regimes: int = 3, seed: int = 0,
-                noise: float = 0.0) -> Stream:
-    """Multi-input drifting regression: ``n_inputs`` inputs, one output, abrupt regimes.
+                noise: float = 0.0, n_outputs: int = 1) -> Stream:
+    """Multi-input drifting regression: ``n_inputs`` inputs, ``n_outputs`` outputs, abrupt regimes.
 
     Generator (exactly):
 
@@ -319,24 +319,27 @@ def drift_multi(n: int = 8000, n_inputs: int = 2, regimes: int = 3, seed: int = 
 
        ``g_0`` is a sum of univariate functions (one KAN layer can represent it exactly);
        ``g_1`` and ``g_2`` couple neighbouring inputs; ``g_3`` is a non-separable bump.
-    5. ``e = rng.standard_normal(size=(n, 1))`` (always drawn) and
+       Output ``o`` (of ``n_outputs``, default 1) is ``g_{(regime + o) mod 4}(x)``: at every
+       moment the outputs follow different functions, and all of them switch together.
+    5. ``e = rng.standard_normal(size=(n, n_outputs))`` (always drawn) and
        ``target = clip(target + noise * e, -1.5, 1.5)``.
 
     Noise-free targets lie in [-1, 1].  ``input_range = (-1.0, 1.0)``, ``metric = "mse"``.
     """
     n = _int_arg("n", n, 1)
     n_inputs = _int_arg("n_inputs", n_inputs, 1)
+    n_outputs = _int_arg("n_outputs", n_outputs, 1)
     regimes = _int_arg("regimes", regimes, 1)
     seed = _seed_arg(seed)
     noise = _float_arg("noise", noise, minimum=0.0)
     rng = np.random.default_rng(seed)
     x = rng.uniform(-1.0, 1.0, size=(n, n_inputs))
     regime = _regime_labels(n, regimes)
-    target = drift_multi_target(x, regime)
-    e = rng.standard_normal(size=(n, 1))
+    target = np.concatenate([drift_multi_target(x, regime + o) for o in range(n_outputs)], axis=1)
+    e = rng.standard_normal(size=(n, n_outputs))
     target = np.clip(target + noise * e, -TARGET_CLIP, TARGET_CLIP)
     return Stream("drift2d", x, target, regime, (-1.0, 1.0), "mse",
-                  dict(n=n, n_inputs=n_inputs, regimes=regimes, seed=seed, noise=noise))
+                  dict(n=n, n_inputs=n_inputs, n_outputs=n_outputs, regimes=regimes, seed=seed, noise=noise))
 
 
 # ---------------------------------------------------------------------------------------
@@ -444,8 +447,12 @@ TASKS: dict[str, Callable[..., Stream]] = {
 }
 
 
-def make_task(name: str, **kwargs: Any) -> Stream:
-    """Build the task registered as ``name`` (see :data:`TASKS`) with ``kwargs``."""
+def make_task(name: str, offset: float = 0.0, **kwargs: Any) -> Stream:
+    """Build the task registered as ``name`` (see :data:`TASKS`) with ``kwargs``.
+
+    ``offset`` is added to every input (and to ``input_range``) after the task is drawn, the
+    targets unchanged: an ADC that delivers [0, 2) instead of [-1, 1), for unsigned inputs.
+    """
     try:
         factory = TASKS[name]
     except (KeyError, TypeError):
@@ -454,8 +461,15 @@ def make_task(name: str, **kwargs: Any) -> Stream:
     unknown = sorted(set(kwargs) - set(known))
     if unknown:
         raise ValueError(f"unknown settings {unknown} for task {name!r}; known: {', '.join(known)}")
-    _check_fits_in_memory(kwargs.get("n"), kwargs.get("n_inputs", 2) + 2)
-    return factory(**kwargs)
+    _check_fits_in_memory(kwargs.get("n"), kwargs.get("n_inputs", 2) + kwargs.get("n_outputs", 1) + 1)
+    offset = _float_arg("offset", offset)
+    stream = factory(**kwargs)
+    if offset == 0.0:
+        return stream
+    lo, hi = stream.input_range
+    x = np.clip(stream.x + offset, lo + offset, _below(hi + offset))  # a rounded sum stays inside
+    return Stream(stream.name, x, stream.target, stream.regime, (lo + offset, hi + offset),
+                  stream.metric, {**stream.params, "offset": offset})
 
 
 #: Bytes a training run holds per sample and per stream column: the stream and its generation

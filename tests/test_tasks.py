@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from quantkan import tasks
 from quantkan.tasks import (
     TASKS,
     Stream,
@@ -283,3 +284,29 @@ def test_qubit_decay_smears_state_one_towards_state_zero():
     assert ones[:, 0].std() == pytest.approx(np.sqrt(0.12**2 + 0.6**2 / 12), abs=0.01)
     zeros = smeared.x[smeared.target[:, 0] == 0]
     assert zeros[:, 0].mean() == pytest.approx(-0.3, abs=0.01)  # |0> shots never decay
+
+
+def test_drift2d_has_a_multi_output_variant():
+    """Issue 13: a model with several outputs needs a task with several outputs. Output 0 is the
+    single-output task, sample for sample; output o follows regime function (regime + o) mod 4."""
+    one = tasks.make_task("drift2d", n=400, seed=2)
+    three = tasks.make_task("drift2d", n=400, seed=2, n_outputs=3)
+    assert three.n_outputs == 3 and three.target.shape == (400, 3)
+    np.testing.assert_array_equal(three.x, one.x)
+    np.testing.assert_array_equal(three.target[:, 0], one.target[:, 0])
+    for o in range(3):
+        np.testing.assert_allclose(three.target[:, o], tasks.drift_multi_target(three.x, three.regime + o)[:, 0])
+    assert not np.allclose(three.target[:, 0], three.target[:, 1])
+    with pytest.raises(ValueError, match="n_outputs"):
+        tasks.make_task("drift2d", n_outputs=0)
+
+
+def test_make_task_offset_moves_the_inputs_only():
+    """offset: inputs in [lo + offset, hi + offset) (an ADC's unsigned range), targets unchanged."""
+    plain, moved = tasks.make_task("qubit", n=500, seed=1), tasks.make_task("qubit", n=500, seed=1, offset=1.0)
+    assert moved.input_range == (0.0, 2.0)
+    np.testing.assert_array_equal(moved.target, plain.target)
+    np.testing.assert_allclose(moved.x, plain.x + 1.0)
+    assert moved.x.min() >= 0.0 and moved.x.max() < 2.0
+    with pytest.raises(ValueError, match="offset must be a finite number"):
+        tasks.make_task("drift", offset=float("inf"))
