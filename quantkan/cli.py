@@ -160,14 +160,17 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _export_hls(args: argparse.Namespace) -> int:
     from quantkan import hls
-    from quantkan.train import load_run
+    from quantkan.train import check_task_fits, load_run
 
     model, stream, learning = load_run(args.config, args.model, args.model_replaces_config)
     n = min(args.samples, stream.n)
+    if n > 0:
+        check_task_fits(model, stream)
     tb_stream = (model.types.input.quantize(stream.x[:n]), model.types.output.quantize(stream.target[:n]),
                  np.ones(n, dtype=bool))
     out = hls.export(model, args.output, part=args.part, clock_ns=args.clock, lr=learning["lr"],
-                     rounding=learning["rounding"], seed=learning["seed"], stream=tb_stream)
+                     rounding=learning["rounding"], seed=learning["seed"], stream=tb_stream,
+                     delay=learning["delay"])
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     print(f"wrote Vitis HLS project {out} for {model!r} (part {args.part}, {args.clock:g} ns), "
           f"testbench of {n} task samples:")

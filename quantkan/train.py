@@ -19,7 +19,8 @@ from quantkan.progress import progress
 from quantkan.tasks import Stream, make_task, windowed_metric
 from quantkan.twin import FloatLearner
 
-__all__ = ["TrainResult", "train", "default_model_config", "build_run", "load_run", "model_from_file"]
+__all__ = ["TrainResult", "train", "check_task_fits", "default_model_config", "build_run", "load_run",
+           "model_from_file"]
 
 
 @dataclass
@@ -78,9 +79,7 @@ def train(model: Model, stream: Stream, lr: float = 2.0 ** -3, delay: int | list
     the result then covers the samples learned so far (``interrupted``) and the model holds
     what it learned, ready to be saved.
     """
-    if stream.n_inputs != model.layers[0] or stream.n_outputs != model.layers[-1]:
-        raise ValueError(f"task {stream.name!r} has {stream.n_inputs} inputs and {stream.n_outputs} outputs; "
-                         f"the model's layers are {model.layers}")
+    check_task_fits(model, stream)
     floater = FloatLearner(model, lr=LearningRate.of(lr).value, delay=delay) if twin else None
     learner = make_learner(model, engine, lr=lr, delay=delay, rounding=rounding, seed=seed)
     fixed_out = np.empty_like(stream.target)
@@ -133,6 +132,16 @@ def _ctrl_c_stops() -> Iterator[Any]:
         yield lambda: requested[0]
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def check_task_fits(model: Model, stream: Stream) -> None:
+    """A ValueError unless the task has as many inputs and outputs as the model: checked before
+    anything is built or simulated, since a mismatch would only show as garbage much later."""
+    if stream.n_inputs != model.layers[0] or stream.n_outputs != model.layers[-1]:
+        raise ValueError(f"task {stream.name!r} has {stream.n_inputs} inputs and {stream.n_outputs} outputs; "
+                         f"the model's layers are {model.layers} (task drift2d takes any n_inputs and "
+                         f"n_outputs: name = \"drift2d\", n_inputs = {model.layers[0]}, "
+                         f"n_outputs = {model.layers[-1]} in [task])")
 
 
 def default_model_config(kind: str, n_inputs: int, n_outputs: int) -> dict[str, Any]:

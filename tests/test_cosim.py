@@ -7,10 +7,12 @@ Builds are cached by the Verilog's content, so only changed designs recompile.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from quantkan.cli import main
@@ -115,3 +117,63 @@ def test_sim_refuses_a_missing_simulator(monkeypatch, capsys):
 def test_sim_refuses_an_mlp_config(capsys):
     assert main(["sim", str(EXAMPLES / "drift_mlp.toml")]) == 2
     assert "builds KAN learners" in capsys.readouterr().err
+
+
+# -- issue 13: quantkan sim checks shapes first, takes any task shape, and stream features --------
+
+def _config(tmp_path: Path, layers: list[int], task: str, kind: str = "kan") -> Path:
+    path = tmp_path / "model.toml"
+    grid = 'grid = [-1.0, 1.0, 8]\n' if kind == "kan" else ""
+    path.write_text(f'[model]\nkind = "{kind}"\nlayers = {layers}\n{grid}bits = 12\n\n'
+                    f'[learning]\nlr = 0.125\ndelay = [2, 1]\n\n[task]\n{task}\n')
+    return path
+
+
+@pytest.mark.parametrize("backend", ["rtl", "hls"])
+def test_sim_refuses_a_task_of_the_wrong_shape_before_building(tmp_path, monkeypatch, capsys, backend):
+    """A [2, 3, 1] model on the 1-input drift task: refused before anything is exported or built."""
+    from quantkan.hls import csim
+    from quantkan.rtl import regression
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("built or simulated a model whose task does not fit")
+
+    monkeypatch.setattr(regression, "run_regression", must_not_run)
+    monkeypatch.setattr(regression, "export_verilog", must_not_run)
+    monkeypatch.setattr(csim, "export", must_not_run)
+    config = _config(tmp_path, [2, 3, 1], 'name = "drift"\nn = 100')
+    code = main(["sim", str(config), "--backend", backend, "--simulator", "all", "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "task 'drift' has 1 inputs and 1 outputs; the model's layers are [2, 3, 1]" in err
+
+
+def test_sim_hls_two_outputs_with_every_stream_feature(tmp_path, capsys):
+    """A two-output model (drift2d with n_outputs = 2), update delay D = [2, 1], samples without
+    learning, inputs off the grid and saturating targets: the HLS C-sim is bit-exact."""
+    config = _config(tmp_path, [2, 3, 2], 'name = "drift2d"\nn_outputs = 2\nn = 600')
+    code = main(["sim", str(config), "--backend", "hls", "--n", "600", "--learn-off", "0.2", "--off-grid", "0.2",
+                 "--saturate", "0.2", "-o", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert re.search(r"600 samples \(1[0-4]\d without learning\)", out), out  # about 120 of 600 only predict
+    assert out.splitlines()[-1].startswith("PASS: 0 output and 0 parameter mismatches over 600 samples"), out
+
+
+def test_stream_features_reach_the_edges():
+    """What the options promise: learn = 0 samples, inputs beyond both grid ends and at the type's
+    extremes, targets at the output type's extremes, in the stated proportions."""
+    model = KAN([2, 1], grid=(-1.0, 1.0, 8), bits=12, types={"input": "ap_fixed<12,3,AP_RND_CONV,AP_SAT>"})
+    stream = np.random.default_rng(0).uniform(-1.0, 1.0, (4000, 2)), np.zeros((4000, 1))
+    plain = verify.task_drive(model, *stream)
+    drive = verify.task_drive(model, *stream, features=verify.StreamFeatures(0.25, 0.3, 0.1))
+    t_in, t_out = model.types.input, model.types.output
+    lo, hi = int(t_in.quantize(-1.0)), int(t_in.quantize(1.0))
+    off = (drive.x < lo) | (drive.x >= hi)
+    assert plain.learn.all() and ((plain.x < lo) | (plain.x >= hi)).mean() < 0.01  # rounded up to hi, rarely
+    assert 0.2 < 1 - drive.learn.mean() < 0.3 and 0.25 < off.mean() < 0.35
+    assert (drive.x < lo).any() and (drive.x >= hi).any()
+    assert (drive.x == t_in.min_raw).any() and (drive.x == t_in.max_raw).any()
+    assert 0.07 < np.isin(drive.target, [t_out.min_raw, t_out.max_raw]).mean() < 0.13
+    with pytest.raises(ValueError, match=r"stream feature off_grid must be a fraction in \[0, 1\], got 1.5"):
+        verify.StreamFeatures(off_grid=1.5)

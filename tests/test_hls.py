@@ -5,6 +5,7 @@ Every output of every sample and every parameter at checkpoints must be equal, b
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -291,3 +292,15 @@ def test_parameters_wider_than_a_double_initialize_exactly(tmp_path):
     model.coefficients[0][0, 0] = [(1 << 56) + 12345, -(1 << 56) - 777, coef_t.max_raw, coef_t.min_raw + 3, 1]
     compiled = hls.compile(hls.export(model, tmp_path / "prj"))
     np.testing.assert_array_equal(compiled.parameters()[0], model.coefficients[0])
+
+
+def test_export_hls_takes_the_configs_delay(tmp_path, capsys):
+    """quantkan export hls used to ignore [learning] delay (the firmware could not express D > 0)."""
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    config = tmp_path / "delayed.toml"
+    config.write_text((examples / "drift_kan.toml").read_text().replace("delay = 0 ", "delay = 3 "))
+    out = tmp_path / "prj"
+    assert main(["export", "hls", str(config), "-o", str(out), "--samples", "50"]) == 0
+    assert json.loads((out / "quantkan.json").read_text())["delay"] == [3]
+    top = (out / "firmware" / "quantkan_top.cpp").read_text()
+    assert "line0[3];  // D = 3" in top and "quantkan::delay_line<3>(line0, upd0)" in top

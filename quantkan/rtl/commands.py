@@ -8,12 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from quantkan.options import add_config, add_model_file, add_output, nonnegative_int, positive_int
+from quantkan.options import add_config, add_model_file, add_output, fraction, nonnegative_int, positive_int
 from quantkan.rtl.kan import PIPELINES, SCHEDULES
 
 __all__ = ["add_commands", "load_kan"]
 
 PIPELINE_HELP = "deep: a register after every carry chain, multiplier and block RAM (the faster clock); shallow: fewer cycles"
+BACKENDS = ("rtl", "hls")
 
 
 def load_kan(config_path: str, model_path: str | None, n: int | None = None, *, replaces_config: bool = False):
@@ -24,7 +25,8 @@ def load_kan(config_path: str, model_path: str | None, n: int | None = None, *, 
 
     model, stream, learning = load_run(config_path, model_path, replaces_config, {"task": {"n": n}})
     if not isinstance(model, KAN):
-        raise ValueError(f"the RTL generator builds KAN learners; {model_path or config_path} describes an MLP")
+        raise ValueError(f"the RTL generator builds KAN learners; {model_path or config_path} describes an MLP "
+                         "(quantkan sim --backend hls verifies an MLP's HLS C++)")
     return model, stream, learning
 
 
@@ -41,10 +43,17 @@ def _export_verilog(args: argparse.Namespace) -> int:
 
 
 def _sim(args: argparse.Namespace) -> int:
+    from quantkan.rtl.verify import StreamFeatures
+    from quantkan.train import check_task_fits
+
+    features = StreamFeatures(args.learn_off, args.off_grid, args.saturate)
+    if args.backend == "hls":
+        return _sim_hls(args, features)
     from quantkan.rtl.cosim import available_simulators
     from quantkan.rtl.regression import case_ok, run_regression, summary
 
     model, stream, learning = load_kan(args.config, args.model, args.n, replaces_config=args.model_replaces_config)
+    check_task_fits(model, stream)  # before minutes of building
     out = output_folder(args, "sim")
     have = available_simulators()
     if args.simulator == "all":
@@ -62,7 +71,7 @@ def _sim(args: argparse.Namespace) -> int:
     cases = run_regression(model, stream.x, stream.target, out, lr=learning["lr"],
                            rounding=learning["rounding"], seed=learning["seed"], schedules=schedules,
                            simulators=simulators, checkpoints=args.checkpoints,
-                           log=None if args.quiet else sys.stderr, waves=args.waves)
+                           log=None if args.quiet else sys.stderr, waves=args.waves, features=features)
     ok = all(case_ok(c) for c in cases)
     write_summary(out / "summary.json", args, model, learning, {
         "ok": ok, "task": {"name": stream.name, **stream.params},
@@ -80,6 +89,31 @@ def _sim(args: argparse.Namespace) -> int:
     print(f"wrote {out / 'summary.json'}; exports and simulation jobs in {out}")
     print(summary(cases))  # the verdict stays the last line
     return 0 if ok else 1
+
+
+def _sim_hls(args: argparse.Namespace, features) -> int:
+    """The HLS C++ (g++ C simulation) against the golden model, with the config's update delay."""
+    from dataclasses import asdict
+
+    from quantkan.hls import compare_stream
+    from quantkan.rtl.verify import task_drive
+    from quantkan.train import check_task_fits, load_run
+
+    model, stream, learning = load_run(args.config, args.model, args.model_replaces_config, {"task": {"n": args.n}})
+    check_task_fits(model, stream)
+    out = output_folder(args, "sim")
+    drive = task_drive(model, stream.x, stream.target, seed=learning["seed"], features=features)
+    print(f"quantkan sim: {model!r}\n  task {stream.name}, {stream.n} samples ({int((~drive.learn).sum())} "
+          f"without learning), lr {learning['lr']}, delay {learning['delay']}, update rounding "
+          f"{learning['rounding']}; backend hls (g++ C simulation)")
+    result = compare_stream(model, out / "hls", drive.x, drive.target, drive.learn, lr=learning["lr"],
+                            rounding=learning["rounding"], seed=learning["seed"], delay=learning["delay"],
+                            checkpoints=args.checkpoints)
+    write_summary(out / "summary.json", args, model, learning, {
+        "ok": result.ok, "backend": "hls", "task": {"name": stream.name, **stream.params}, **asdict(result)})
+    print(f"wrote {out / 'summary.json'}; the HLS project is {out / 'hls'}")
+    print(result.summary())  # the verdict stays the last line
+    return 0 if result.ok else 1
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -148,7 +182,8 @@ def add_commands(sub: argparse._SubParsersAction, export: argparse._SubParsersAc
     p.add_argument("--pipeline", choices=PIPELINES, default="deep", help=PIPELINE_HELP)
     p.set_defaults(run=_export_verilog)
 
-    p = sub.add_parser("sim", help="verify the KAN learner's Verilog bit for bit in cocotb (what make sim runs)")
+    p = sub.add_parser("sim", help="verify the KAN learner's Verilog bit for bit in cocotb (what make sim runs), "
+                                   "or the HLS C++ in C simulation")
     add_config(p)
     add_model_file(p)
     p.add_argument("--n", type=positive_int, default=10000, help="samples per run")
@@ -160,6 +195,15 @@ def add_commands(sub: argparse._SubParsersAction, export: argparse._SubParsersAc
     add_output(p, "exports, simulation jobs and summary.json go here (default: build/sim/<config name>)")
     p.add_argument("--waves", action="store_true",
                    help="record every signal of each run (VCD from Verilator, FST from Icarus) to debug a mismatch")
+    p.add_argument("--backend", choices=BACKENDS, default="rtl",
+                   help="rtl: the KAN learner's Verilog in cocotb; hls: the HLS C++ (KAN or MLP) compiled with g++, "
+                        "with the config's update delay")
+    p.add_argument("--learn-off", type=fraction, default=0.0, metavar="F",
+                   help="share of samples that only predict (learn = 0)")
+    p.add_argument("--off-grid", type=fraction, default=0.0, metavar="F",
+                   help="share of inputs replaced by values outside the grid, down to the type's extremes")
+    p.add_argument("--saturate", type=fraction, default=0.0, metavar="F",
+                   help="share of targets replaced by the output type's extremes (the error saturates)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(run=_sim)
 

@@ -17,7 +17,7 @@ from quantkan.models import KAN
 from quantkan.rtl.cosim import Cosim, CosimRun
 from quantkan.rtl.export import export_verilog
 from quantkan.rtl.kan import SCHEDULES, Timing
-from quantkan.rtl.verify import task_drive
+from quantkan.rtl.verify import StreamFeatures, task_drive
 
 __all__ = ["Case", "run_regression", "case_ok", "summary"]
 
@@ -36,7 +36,8 @@ class Case:
 def run_regression(model: KAN, x, target, out_dir: str | Path, lr: float, rounding: str, seed: int,
                    schedules: tuple[str, ...] = SCHEDULES, simulators: tuple[str, ...] = ("verilator",),
                    patterns: tuple[str, ...] = PATTERNS, checkpoints: int = 4,
-                   log: TextIO | None = sys.stderr, waves: bool = False) -> list[Case]:
+                   log: TextIO | None = sys.stderr, waves: bool = False,
+                   features: StreamFeatures = StreamFeatures()) -> list[Case]:
     """Export, build and simulate every (schedule, simulator, pattern); return the scored cases.
 
     Args:
@@ -48,6 +49,7 @@ def run_regression(model: KAN, x, target, out_dir: str | Path, lr: float, roundi
         checkpoints: coefficient read-backs during each run, besides the one at its end.
         log: progress lines go here (None: silent).
         waves: record every signal of each run (a VCD or FST in its job folder), to debug a mismatch.
+        features: samples without learning, inputs off the grid and saturating targets mixed into the stream.
     """
     out = Path(out_dir)
     cases = []
@@ -64,7 +66,7 @@ def run_regression(model: KAN, x, target, out_dir: str | Path, lr: float, roundi
                 log.write(f"[{schedule}/{simulator}] built in {cosim.build_seconds:.0f} s\n")
             for pattern in patterns:
                 drive = task_drive(cosim.model(), x, target, seed=seed, gaps=pattern == "gaps",
-                                   checkpoints=checkpoints)
+                                   checkpoints=checkpoints, features=features)
                 if log:
                     log.write(f"[{schedule}/{simulator}] streaming {drive.n} samples, valid {pattern} ...\n")
                 result = cosim.run(drive, out / "jobs" / f"{schedule}-{simulator}-{pattern}")

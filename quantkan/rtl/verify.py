@@ -10,15 +10,16 @@ generator reported, through :class:`quantkan.golden.OnlineLearner` and counts mi
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from quantkan.golden import OnlineLearner
-from quantkan.models import KAN
+from quantkan.models import KAN, Model
 
-__all__ = ["Drive", "Observed", "Score", "random_drive", "task_drive", "score"]
+__all__ = ["Drive", "Observed", "Score", "StreamFeatures", "random_drive", "task_drive", "score"]
 
 
 @dataclass
@@ -124,13 +125,64 @@ def random_drive(model: KAN, n: int, seed: int = 0, gaps: bool = False, beyond: 
     return Drive(x, t, learn, _gaps(n, rng, gaps), [n * (c + 1) // checkpoints for c in range(checkpoints)])
 
 
-def task_drive(model: KAN, x: np.ndarray, target: np.ndarray, seed: int = 0, gaps: bool = False,
-               checkpoints: int = 1) -> Drive:
-    """A task's real-valued stream, quantized to the model's types, every sample learning."""
+@dataclass(frozen=True)
+class StreamFeatures:
+    """Edges a task stream alone never reaches, mixed in at random (fractions of the samples).
+
+    ``learn_off``: samples that only predict (learn = 0); ``off_grid``: inputs replaced by raw
+    values of the input type outside the grid (down to the type's extremes; for an MLP, anywhere
+    in the type); ``saturate``: targets replaced by the output type's extremes, so the error
+    y - target is as large as it gets and its cast saturates (or wraps).
+    """
+
+    learn_off: float = 0.0
+    off_grid: float = 0.0
+    saturate: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("learn_off", "off_grid", "saturate"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"stream feature {name} must be a fraction in [0, 1], got {value!r}")
+
+    def apply(self, model: Model, x: np.ndarray, target: np.ndarray, learn: np.ndarray,
+              rng: np.random.Generator) -> None:
+        """Mix the features into raw ``x``, ``target`` and ``learn`` (in place)."""
+        learn &= ~(rng.random(len(learn)) < self.learn_off)
+        off = rng.random(x.shape) < self.off_grid
+        x[off] = _off_grid_raw(model, int(off.sum()), rng)
+        sat = rng.random(target.shape) < self.saturate
+        out_t = model.types.output
+        target[sat] = np.where(rng.random(int(sat.sum())) < 0.5, out_t.min_raw, out_t.max_raw)
+
+
+def _off_grid_raw(model: Model, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` raw inputs outside a KAN's grid (either side, a fifth of them at the type's extremes)."""
+    t = model.types.input
+    sides = [(t.min_raw, t.max_raw)]
+    if isinstance(model, KAN):
+        lo = int(t.quantize(model.grid.lo))  # exact: the model checks it
+        hi = math.ceil(math.ldexp(model.grid.hi, t.frac))  # the first raw value at or above hi
+        below, above = (t.min_raw, lo - 1), (hi, t.max_raw)
+        sides = [s for s in (below, above) if s[0] <= s[1]] or sides
+    pick = rng.integers(0, len(sides), n)
+    lows, highs = np.array([s[0] for s in sides])[pick], np.array([s[1] for s in sides])[pick]
+    values = lows + (rng.random(n) * (highs - lows + 1).astype(np.float64)).astype(np.int64)
+    extreme = rng.random(n) < 0.2
+    values = np.where(extreme, np.where(rng.random(n) < 0.5, lows, highs), values)
+    return np.clip(values, lows, highs)
+
+
+def task_drive(model: Model, x: np.ndarray, target: np.ndarray, seed: int = 0, gaps: bool = False,
+               checkpoints: int = 1, features: StreamFeatures = StreamFeatures()) -> Drive:
+    """A task's real-valued stream, quantized to the model's types, every sample learning unless
+    ``features`` mixes in samples without learning, inputs off the grid or saturating targets."""
     n = len(x)
     rng = np.random.default_rng(seed)
-    return Drive(model.types.input.quantize(x), model.types.output.quantize(target), np.ones(n, bool),
-                 _gaps(n, rng, gaps), [n * (c + 1) // checkpoints for c in range(checkpoints)])
+    x_raw, t_raw = model.types.input.quantize(x), model.types.output.quantize(target)
+    learn = np.ones(n, bool)
+    features.apply(model, x_raw, t_raw, learn, np.random.default_rng([seed, 13]))
+    return Drive(x_raw, t_raw, learn, _gaps(n, rng, gaps), [n * (c + 1) // checkpoints for c in range(checkpoints)])
 
 
 def score(start: KAN, drive: Drive, observed: Observed, delays: list[int], lr: float, rounding: str,
