@@ -177,3 +177,32 @@ def test_stream_features_reach_the_edges():
     assert 0.07 < np.isin(drive.target, [t_out.min_raw, t_out.max_raw]).mean() < 0.13
     with pytest.raises(ValueError, match=r"stream feature off_grid must be a fraction in \[0, 1\], got 1.5"):
         verify.StreamFeatures(off_grid=1.5)
+
+
+def random_configuration_in_cocotb(tmp_path: Path, seed: int, simulator: str, n: int) -> verify.Score:
+    """A random KAN (tests/random_configs.py) exported to Verilog and streamed in cocotb, with
+    learn = 0 samples, inputs off the grid, saturating targets and gaps in valid."""
+    import random_configs
+
+    config = random_configs.random_kan(np.random.default_rng(700 + seed))
+    export = tmp_path / "export"
+    export_verilog(config.make(), export, lr=config.lr, rounding=config.rounding, seed=seed)
+    drive = random_configs.random_stream(config, n, seed, gaps=True, checkpoints=2)
+    r = Cosim(export, simulator).run(drive, tmp_path / "job").score
+    assert r.ok, (config, r)
+    return r
+
+
+@needs_icarus
+@pytest.mark.parametrize("seed", range(2))
+def test_random_configuration_in_icarus(tmp_path, seed):
+    random_configuration_in_cocotb(tmp_path, seed, "icarus", 200)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("simulator", ["verilator", "icarus"])
+@pytest.mark.parametrize("seed", range(2, 8))
+def test_more_random_configurations_in_cocotb(tmp_path, simulator, seed):
+    if simulator not in available_simulators():
+        pytest.skip(f"{simulator} not installed")
+    random_configuration_in_cocotb(tmp_path, seed, simulator, 1500)

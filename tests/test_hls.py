@@ -19,6 +19,7 @@ from quantkan.cpp import ap_types_dir
 from quantkan.golden import OnlineLearner
 from quantkan.models import KAN, MLP
 from quantkan.tasks import make_task
+import random_configs
 from unusual_models import UNUSUAL
 
 CHECKPOINTS = 4
@@ -63,32 +64,27 @@ def test_ten_thousand_samples_bit_exact(tmp_path, name):
     assert result.parameters_compared > 0 and result.changed > 0
 
 
-def _random_model(rng: np.random.Generator):
-    bits = int(rng.integers(8, 19))
-    rnd = str(rng.choice(["AP_TRN", "AP_RND", "AP_RND_CONV", "AP_RND_ZERO"]))
-    ovf = str(rng.choice(["AP_SAT", "AP_WRAP", "AP_SAT_SYM"]))
-    if rng.random() < 0.6:
-        layers = [int(rng.integers(1, 4)), int(rng.integers(1, 5)), int(rng.integers(1, 3))][: int(rng.integers(2, 4))]
-        model = KAN(layers, grid=(-1.0, 1.0, int(rng.integers(4, 33))), order=int(rng.integers(1, 4)),
-                    lut_bits=int(rng.integers(4, 9)), bits=bits, seed=int(rng.integers(1000)),
-                    types={"coef": f"ap_fixed<{bits},3,{rnd},{ovf}>", "update": f"ap_fixed<{bits},3,{rnd},{ovf}>"})
-    else:
-        layers = [int(rng.integers(1, 4)), int(rng.integers(1, 6)), int(rng.integers(1, 3))]
-        model = MLP(layers, bits=bits, seed=int(rng.integers(1000)),
-                    types={"weight": f"ap_fixed<{bits},2,{rnd},{ovf}>"})
-    lr = float(rng.choice([2.0 ** -3, 2.0 ** -5, 0.07]))
-    return model, lr, str(rng.choice(["type", "stochastic"]))
+def random_configuration_bit_exact(tmp_path: Path, seed: int, n: int) -> hls.CsimScore:
+    """One random KAN or MLP (every type's signedness drawn, inputs up to 62 bits, D > 0), a
+    stream with learn = 0 samples, inputs off the grid and saturating targets: bit-exact."""
+    rng = np.random.default_rng(1000 + seed)
+    config = random_configs.random_kan(rng) if seed % 3 != 2 else random_configs.random_mlp(rng)
+    drive = random_configs.random_stream(config, n, seed)
+    result = hls.compare_stream(config.make(), tmp_path / "prj", drive.x, drive.target, drive.learn, lr=config.lr,
+                                rounding=config.rounding, seed=seed, delay=config.delay, checkpoints=3)
+    assert result.ok, (config, result)
+    return result
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_random_small_configurations(tmp_path, seed):
-    rng = np.random.default_rng(1000 + seed)
-    model, lr, rounding = _random_model(rng)
-    n = 500  # random inputs over and beyond the grid, targets beyond the output range: edges get hit
-    x = rng.uniform(-1.2, 1.2, (n, model.layers[0]))
-    t = rng.uniform(-5.0, 5.0, (n, model.layers[-1]))
-    result = compare(model, lr, rounding, tmp_path / "prj", x, t, seed=seed)
-    assert result.ok, (model, lr, rounding, result)
+def test_random_configurations(tmp_path, seed):
+    random_configuration_bit_exact(tmp_path, seed, 400)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(4, 64))
+def test_more_random_configurations(tmp_path, seed):
+    random_configuration_bit_exact(tmp_path, seed, 3000)
 
 
 def test_a_wrong_rounding_mode_in_one_cast_is_caught(tmp_path):
