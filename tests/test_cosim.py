@@ -206,3 +206,15 @@ def test_more_random_configurations_in_cocotb(tmp_path, simulator, seed):
     if simulator not in available_simulators():
         pytest.skip(f"{simulator} not installed")
     random_configuration_in_cocotb(tmp_path, seed, simulator, 1500)
+
+
+@pytest.mark.slow
+@needs_verilator
+def test_sim_rtl_two_outputs_with_every_stream_feature(tmp_path, capsys):
+    """The two-output model of the HLS test above, as Verilog in Verilator (pipelined, D from the
+    generator, not the config's)."""
+    config = _config(tmp_path, [2, 3, 2], 'name = "drift2d"\nn_outputs = 2\nn = 2000')
+    code = main(["sim", str(config), "--n", "2000", "--schedule", "pipelined", "--simulator", "verilator",
+                 "--learn-off", "0.2", "--off-grid", "0.2", "--saturate", "0.2", "--quiet", "-o", str(tmp_path / "o")])
+    out = capsys.readouterr().out
+    assert code == 0 and out.splitlines()[-1].startswith("PASS: 0 mismatches over 4000 samples"), out

