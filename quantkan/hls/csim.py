@@ -152,7 +152,19 @@ def compare_stream(model: Model, project: str | Path, x_raw: np.ndarray, target_
                    flags: tuple[str, ...] = ("-O2",)) -> CsimScore:
     """Export ``model`` (left untouched) to ``project``, compile it and stream raw samples through it
     and through the golden learner; after each of ``checkpoints`` chunks both drain their pending
-    updates and every parameter is read back through the firmware's parameter port."""
+    updates and every parameter is read back through the firmware's parameter port.
+
+    Args:
+        model: the model both start from.
+        project: the folder the HLS project is written to.
+        x_raw, target_raw, learn: the stream, (n, inputs) and (n, outputs) raw values and (n,) flags.
+        lr, rounding, seed, delay: the learning settings, as for :class:`OnlineLearner`.
+        checkpoints: how many times the parameters are compared (at the end of equal chunks).
+        flags: g++ flags of the C simulation.
+
+    Returns:
+        The :class:`CsimScore`; ``ok`` when every output and parameter matched.
+    """
     start = copy.deepcopy(model)
     golden_model = copy.deepcopy(model)
     golden = OnlineLearner(golden_model, lr=lr, rounding=rounding, seed=seed, delay=delay)

@@ -176,7 +176,16 @@ def _off_grid_raw(model: Model, n: int, rng: np.random.Generator) -> np.ndarray:
 def task_drive(model: Model, x: np.ndarray, target: np.ndarray, seed: int = 0, gaps: bool = False,
                checkpoints: int = 1, features: StreamFeatures = StreamFeatures()) -> Drive:
     """A task's real-valued stream, quantized to the model's types, every sample learning unless
-    ``features`` mixes in samples without learning, inputs off the grid or saturating targets."""
+    ``features`` mixes in samples without learning, inputs off the grid or saturating targets.
+
+    Args:
+        model: gives the input and output types (and a KAN's grid).
+        x, target: the real-valued stream, (n, inputs) and (n, outputs).
+        seed: seeds the gaps and the features (the same seed gives the same drive).
+        gaps: random idle cycles before about 30% of the samples.
+        checkpoints: coefficient read-backs, after equal shares of the stream.
+        features: the stream features to mix in (none by default).
+    """
     n = len(x)
     rng = np.random.default_rng(seed)
     x_raw, t_raw = model.types.input.quantize(x), model.types.output.quantize(target)
