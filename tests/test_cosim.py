@@ -17,7 +17,7 @@ import pytest
 
 from quantkan.cli import main
 from quantkan.models import KAN
-from quantkan.rtl import coefbank, verify
+from quantkan.rtl import update, verify
 from quantkan.rtl.cosim import Cosim, _tool_path, available_simulators
 from quantkan.rtl.export import export_verilog
 
@@ -72,7 +72,7 @@ def test_icarus_bit_exact(tmp_path):
 def test_make_sim_fails_when_the_rtl_is_broken(tmp_path, monkeypatch, capsys):
     """quantkan sim on a generator with one cast broken (the coefficient update rounds by
     another mode): the run reports mismatches and exits 1."""
-    real = coefbank.cast_expr
+    real = update.cast_expr
 
     def wrong(m, value, src, dst):
         return real(m, value, src, dst.with_modes(rounding="AP_TRN" if dst.rounding.value != "AP_TRN" else "AP_RND"))
@@ -84,7 +84,7 @@ def test_make_sim_fails_when_the_rtl_is_broken(tmp_path, monkeypatch, capsys):
     args = ["sim", str(config), "--n", "300", "--schedule", "pipelined", "--simulator", "verilator",
             "--quiet", "-o", str(tmp_path / "out")]
     assert main(args) == 0  # the same run passes with the generator intact
-    monkeypatch.setattr(coefbank, "cast_expr", wrong)
+    monkeypatch.setattr(update, "cast_expr", wrong)
     assert main(args) == 1
     out = capsys.readouterr().out
     assert "<-- FAIL" in out and out.splitlines()[-1].startswith("FAIL"), out

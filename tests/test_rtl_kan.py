@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from quantkan.models import KAN
-from quantkan.rtl import coefbank, simulate, verify
+from quantkan.rtl import simulate, update, verify
 from quantkan.rtl.kan import KANLearner, timing_of
 import random_configs
 from unusual_models import UNUSUAL
@@ -84,7 +84,7 @@ def test_more_random_configurations_bit_exact(seed):
 
 def test_a_wrong_rounding_in_the_update_is_caught(monkeypatch):
     """Break one cast of the generator (the coefficient update rounds differently): caught."""
-    real = coefbank.cast_expr
+    real = update.cast_expr
 
     def wrong(m, value, src, dst):
         return real(m, value, src, dst.with_modes(rounding="AP_RND" if dst.rounding.value != "AP_RND"
@@ -95,7 +95,7 @@ def test_a_wrong_rounding_in_the_update_is_caught(monkeypatch):
                    types={"update": "ap_fixed<14,3,AP_RND_CONV,AP_SAT>"})
 
     assert compare(make, "pipelined", n=200).coefficient_mismatches == 0
-    monkeypatch.setattr(coefbank, "cast_expr", wrong)
+    monkeypatch.setattr(update, "cast_expr", wrong)
     r = compare(make, "pipelined", n=200)
     assert r.output_mismatches + r.coefficient_mismatches > 0
 

@@ -25,8 +25,9 @@ from amaranth.lib.data import ArrayLayout
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from quantkan.fixed import FixedType, sub_type
-from quantkan.rtl.arith import cast_expr, fixed_shape, raw_value
+from quantkan.fixed import FixedType
+from quantkan.rtl.arith import fixed_shape
+from quantkan.rtl.update import applied
 
 __all__ = ["CoefficientBank", "bank_geometry", "bank_address", "pack_fields"]
 
@@ -94,7 +95,6 @@ class CoefficientBank(wiring.Component):
         m = Module()
         S, nb = self.order, self.n_banks
         s = nb.bit_length() - 1
-        diff_t = sub_type(self.coef_t, self.update_t)
         r_wr = self.wr_k[:s]
         data = []
         for b in range(nb):
@@ -125,7 +125,7 @@ class CoefficientBank(wiring.Component):
                 step_d = Signal(fixed_shape(self.update_t), name=f"rmw_delta{b}", reset_less=True)
                 addr_d = Signal.like(rmw.addr, name=f"rmw_addr{b}", reset_less=True)
                 en_d = Signal(name=f"rmw_en{b}")
-                updated = self._updated(cur, step_d, diff_t)
+                updated = applied(cur, self.coef_t, step_d, self.update_t)
                 hit = en_d & (addr_d == upd_addr)  # forwarding: the previous update writes this address now
                 m.d.sync += [cur.eq(Mux(hit, updated, rmw.data)), step_d.eq(delta), addr_d.eq(upd_addr),
                              en_d.eq(self.wr_en & active)]
@@ -138,7 +138,7 @@ class CoefficientBank(wiring.Component):
             else:
                 m.d.comb += [
                     wr.addr.eq(rmw.addr),
-                    wr.data.eq(Mux(self.p_sel, self.p_wdata, self._updated(rmw.data, delta, diff_t))),
+                    wr.data.eq(Mux(self.p_sel, self.p_wdata, applied(rmw.data, self.coef_t, delta, self.update_t))),
                     wr.en.eq(Mux(self.p_sel, mine & self.p_we, self.wr_en & active)),
                 ]
             with m.If(mine):
@@ -149,9 +149,3 @@ class CoefficientBank(wiring.Component):
                 with m.Case(r):
                     m.d.sync += [self.rd_window[k].eq(data[(k + r) % nb]) for k in range(S + 1)]
         return m
-
-    def _updated(self, current, delta, diff_t: FixedType):
-        """cast(current - delta, coef): the coefficient after one update."""
-        cur = raw_value(current, self.coef_t) << (diff_t.frac - self.coef_t.frac)
-        step = raw_value(delta, self.update_t) << (diff_t.frac - self.update_t.frac)
-        return cast_expr(None, cur - step, diff_t, self.coef_t)

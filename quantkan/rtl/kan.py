@@ -19,21 +19,21 @@ import operator
 from dataclasses import dataclass, field
 from functools import reduce
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Shape, Signal
 from amaranth.lib import wiring
 from amaranth.lib.data import ArrayLayout
 from amaranth.lib.wiring import In, Out
 
-from quantkan.fixed import FixedType, mul_type, sub_type
+from quantkan.fixed import FixedType, sub_type
 from quantkan.golden import KANLayerFixed, OnlineLearner
-from quantkan.models import KAN
+from quantkan.models import KAN, Model
 from quantkan.rtl.arith import fixed_shape, raw_value
 from quantkan.rtl.coefbank import CoefficientBank, bank_address, bank_geometry, pack_fields
 from quantkan.rtl.lookup import locate, table_rom
 from quantkan.rtl.pipeline import Builder, Timed
 from quantkan.rtl.update import delta, scaled
 
-__all__ = ["KANLearner", "Timing", "SCHEDULES", "PIPELINES", "timing_of"]
+__all__ = ["Learner", "KANLearner", "Timing", "SCHEDULES", "PIPELINES", "timing_of"]
 
 SCHEDULES = ("pipelined", "sequential")
 PIPELINES = ("deep", "shallow")  # a register after every carry chain and multiplier, or fewer cycles
@@ -61,34 +61,29 @@ class Timing:
                 f"{self.step} cycles (input to updated coefficients), II {self.ii}, D per layer {self.delays}")
 
 
-class KANLearner(wiring.Component):
-    """The learner with a sample stream in, predictions out and a parameter port.
+class Learner(wiring.Component):
+    """The stream learner both model kinds share: ports, schedules, the error and timing.
 
     Ports: ``x``, ``target``, ``learn``, ``valid`` / ``ready`` (a sample is accepted
     when both are high); ``y`` / ``y_valid``; ``p_sel``, ``p_addr``, ``p_we``,
-    ``p_wdata``, ``p_rdata`` (raw coefficient access, one cycle read latency, only
+    ``p_wdata``, ``p_rdata`` (raw parameter access, one cycle read latency, only
     while no sample is in flight).  Use :meth:`param_address` to form ``p_addr``.
+    A subclass sets ``_fields`` (the ``p_addr`` bit fields) and builds each layer's
+    forward and backward pass (``_forward``, ``_backward``); everything else is here.
     """
 
-    def __init__(self, model: KAN, schedule: str = "pipelined", lr: float = 2.0 ** -4,
-                 rounding: str = "type", seed: int = 0, pipeline: str = "deep") -> None:
+    def __init__(self, model: Model, schedule: str, lr: float, rounding: str, seed: int,
+                 param_shape: Shape, pipeline: str = "deep") -> None:
         self._MustUse__silence = True  # a refused configuration is not an unused elaboratable
-        if not isinstance(model, KAN):
-            raise ValueError(f"KANLearner needs a KAN model, got {type(model).__name__}")
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
         if pipeline not in PIPELINES:
             raise ValueError(f"pipeline must be one of {PIPELINES}, got {pipeline!r}")
         self.model, self.schedule, self.pipeline = model, schedule, pipeline
         self.golden = OnlineLearner(model, lr=lr, delay=0, rounding=rounding, seed=seed)
-        self.layers: list[KANLayerFixed] = self.golden.pipeline.layers
+        self.layers = self.golden.pipeline.layers
         ty = model.types
         self.n_in, self.n_out = model.layers[0], model.layers[-1]
-        nb, self.depth = bank_geometry(model.n_coef, model.order)
-        self._fields = [("b", max(1, (nb - 1).bit_length())), ("a", max(1, (self.depth - 1).bit_length())),
-                        ("i", max(1, (max(model.layers[:-1]) - 1).bit_length())),
-                        ("j", max(1, (max(model.layers[1:]) - 1).bit_length())),
-                        ("layer", max(1, (len(self.layers) - 1).bit_length()))]
         super().__init__({
             "x": In(ArrayLayout(fixed_shape(ty.input), self.n_in)),
             "target": In(ArrayLayout(fixed_shape(ty.output), self.n_out)),
@@ -100,8 +95,8 @@ class KANLearner(wiring.Component):
             "p_sel": In(1),
             "p_addr": In(sum(w for _, w in self._fields)),
             "p_we": In(1),
-            "p_wdata": In(fixed_shape(ty.coef)),
-            "p_rdata": Out(fixed_shape(ty.coef)),
+            "p_wdata": In(param_shape),
+            "p_rdata": Out(param_shape),
         })
         self.timing = Timing(schedule)
         dry = Module()  # a dry build: the timing is what the real one gives
@@ -109,12 +104,6 @@ class KANLearner(wiring.Component):
         for obj in [dry, *(e for e, _ in dry._named_submodules.values()), *(e for e, _ in dry._anon_submodules)]:
             obj._MustUse__silence = True  # built only to be measured
         self._MustUse__silence = False
-
-    # -- parameter port --------------------------------------------------
-    def param_address(self, layer: int, j: int, i: int, c: int) -> int:
-        """``p_addr`` of coefficient ``c`` of edge (j, i) in ``layer``."""
-        b, a = bank_address(c, self.model.order)
-        return pack_fields(self._fields, {"b": b, "a": a, "i": i, "j": j, "layer": layer})
 
     @property
     def param_fields(self) -> list[tuple[str, int]]:
@@ -178,13 +167,37 @@ class KANLearner(wiring.Component):
             with m.Elif(wait != 0):
                 m.d.sync += wait.eq(wait - 1)
         # the selects are one-hot: an OR of gated words (a shallow tree), not a chain of priority muxes
-        rdata = Signal(fixed_shape(ty.coef), name="p_rdata_mux")
+        rdata = Signal(self.p_rdata.shape(), name="p_rdata_mux")
         m.d.comb += rdata.eq(reduce(operator.or_, [Mux(sel, data, 0) for sel, data in p_rdata]))
         m.d.sync += self.p_rdata.eq(rdata)
 
     @staticmethod
     def _diff(a: Timed, b: Timed):
         return raw_value(a.value, a.type) - raw_value(b.value, b.type)
+
+
+class KANLearner(Learner):
+    """The KAN learner: S+1 coefficients per edge read from memory banks and updated in place.
+
+    Parameter ``p`` of :meth:`param_address` is the layer (``model.coefficients[p]``).
+    """
+
+    def __init__(self, model: KAN, schedule: str = "pipelined", lr: float = 2.0 ** -4,
+                 rounding: str = "type", seed: int = 0, pipeline: str = "deep") -> None:
+        self._MustUse__silence = True  # a refused configuration is not an unused elaboratable
+        if not isinstance(model, KAN):
+            raise ValueError(f"KANLearner needs a KAN model, got {type(model).__name__}")
+        nb, self.depth = bank_geometry(model.n_coef, model.order)
+        self._fields = [("b", max(1, (nb - 1).bit_length())), ("a", max(1, (self.depth - 1).bit_length())),
+                        ("i", max(1, (max(model.layers[:-1]) - 1).bit_length())),
+                        ("j", max(1, (max(model.layers[1:]) - 1).bit_length())),
+                        ("layer", max(1, (len(model.layers) - 2).bit_length()))]
+        super().__init__(model, schedule, lr, rounding, seed, fixed_shape(model.types.coef), pipeline)
+
+    def param_address(self, layer: int, j: int, i: int, c: int) -> int:
+        """``p_addr`` of coefficient ``c`` of edge (j, i) in ``layer``."""
+        b, a = bank_address(c, self.model.order)
+        return pack_fields(self._fields, {"b": b, "a": a, "i": i, "j": j, "layer": layer})
 
     def _forward(self, m: Module, bld: Builder, l: int, layer: KANLayerFixed, h: list[Timed], p_rdata: list):
         model, ty = self.model, self.model.types
@@ -255,16 +268,8 @@ class KANLearner(wiring.Component):
         W += bank.write_latency  # the cycle whose edge commits the write
         if l == 0:
             return None, W
-        grads = []
-        eg_t = mul_type(ty.error, ty.grad)
-        for i in range(layer.n_in):
-            slopes = [bld.at(ctx["slopes"][j, i], E, "slope") for j in range(layer.n_out)]
-            if layer.n_out == 1:  # one multiply and its cast
-                grads.append(bld.cast(self._times(bld, err[0], slopes[0], eg_t, f"eg{l}"), ty.error, f"grad{l}"))
-            else:
-                regs = [Timed(bld.reg(err[j].value * s.value, f"eg{l}", fixed_shape(eg_t)), eg_t, E + 1)
-                        for j, s in enumerate(slopes)]
-                grads.append(bld.tree(regs, ty.error, f"grad{l}"))
+        grads = [bld.dot([(err[j], bld.at(ctx["slopes"][j, i], E, "slope")) for j in range(layer.n_out)],
+                         ty.error, f"grad{l}") for i in range(layer.n_in)]
         return grads, W
 
     @staticmethod

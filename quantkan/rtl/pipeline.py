@@ -102,6 +102,18 @@ class Builder:
         return self.cast(level[0], dst, name)
 
 
+    def dot(self, pairs: list[tuple[Timed, Timed]], dst: FixedType, name: str) -> Timed:
+        """sum of a * b over ``pairs``, cast to ``dst`` (a backpropagated error): one pair is one
+        multiply and its cast (in one stage; ``deep``: the product registered first); more are
+        registered products into an adder tree."""
+        if len(pairs) == 1 and self.deep:
+            return self.cast(self.product(*pairs[0], f"{name}_p"), dst, name)
+        if len(pairs) == 1:
+            t = max(pairs[0][0].t, pairs[0][1].t)
+            a, b = self.at(pairs[0][0], t, name + "_a"), self.at(pairs[0][1], t, name + "_b")
+            return self.cast(Timed(a.value * b.value, mul_type(a.type, b.type), t), dst, name)
+        return self.tree([self.product(a, b, f"{name}_p") for a, b in pairs], dst, name)
+
 def _aligned_sum(a: Timed, b: Timed, st: FixedType) -> Value:
     """a + b exactly, both moved to st's binary point."""
     def align(x: Timed) -> Value:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, Value
 
-from quantkan.fixed import FixedType
+from quantkan.fixed import FixedType, sub_type
 from quantkan.golden import LearningRate, stochastic_types
-from quantkan.rtl.arith import fixed_shape, lfsr32_next, stochastic_cast_expr
+from quantkan.rtl.arith import cast_expr, fixed_shape, lfsr32_next, raw_value, stochastic_cast_expr
 from quantkan.rtl.pipeline import Builder, Timed
 
-__all__ = ["scaled", "delta"]
+__all__ = ["scaled", "delta", "applied"]
 
 
 def scaled(bld: Builder, g: Timed, lr: LearningRate, name: str) -> Timed:
@@ -40,3 +40,14 @@ def delta(m: Module, bld: Builder, src: Timed, update_t: FixedType, stochastic: 
         m.d.sync += state.eq(nxt)
     value = stochastic_cast_expr(src.value, nxt, src.type, update_t)
     return bld.reg(value, name, fixed_shape(update_t)) if register else value
+
+
+def applied(param: Value, param_t: FixedType, delta: Value, update_t: FixedType) -> Value:
+    """``cast(param - delta, param_t)``, combinational: the golden ``_Updater.apply`` of one
+    parameter (a KAN coefficient, an MLP weight or bias), the write of its read-modify-write."""
+    diff_t = sub_type(param_t, update_t)
+
+    def aligned(v: Value, t: FixedType) -> Value:
+        return raw_value(v, t) << (diff_t.frac - t.frac)
+
+    return cast_expr(None, aligned(param, param_t) - aligned(delta, update_t), diff_t, param_t)
