@@ -1,4 +1,4 @@
-"""Drive a KANLearner in Amaranth's own simulator: no Verilog, fast enough for small configurations.
+"""Drive a learner (KAN or MLP) in Amaranth's own simulator: no Verilog, fast enough for small configurations.
 
 The same protocol as the cocotb testbench (``sim/tb_learner.py``): inputs change between
 clock edges, a sample is accepted at the edge where ``valid & ready``, and at every
@@ -11,15 +11,15 @@ from __future__ import annotations
 import numpy as np
 from amaranth.sim import Simulator
 
-from quantkan.rtl.kan import KANLearner
+from quantkan.rtl.kan import Learner
 from quantkan.rtl.verify import Drive, Observed
 
 __all__ = ["run"]
 
 
-def run(dut: KANLearner, drive: Drive) -> Observed:
+def run(dut: Learner, drive: Drive) -> Observed:
     ys, accepts, outs, params = [], [], [], []
-    coef_shapes = [c.shape for c in dut.model.coefficients]
+    coef_shapes = [c.shape for c in dut.model.parameters()]
 
     async def bench(ctx):
         cycle = 0
@@ -36,10 +36,10 @@ def run(dut: KANLearner, drive: Drive) -> Observed:
             got = [np.zeros(s, np.int64) for s in coef_shapes]
             ctx.set(dut.p_sel, 1)
             for l, shape in enumerate(coef_shapes):
-                for j, i, c in np.ndindex(shape):
-                    ctx.set(dut.p_addr, dut.param_address(l, j, i, c))
+                for idx in np.ndindex(shape):
+                    ctx.set(dut.p_addr, dut.param_address(l, *idx))
                     await tick()
-                    got[l][j, i, c] = ctx.get(dut.p_rdata)
+                    got[l][idx] = ctx.get(dut.p_rdata)
             ctx.set(dut.p_sel, 0)
             await tick()  # as the cocotb testbench does: one idle cycle after the read-back
             return got

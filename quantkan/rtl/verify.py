@@ -2,7 +2,7 @@
 
 Any simulator (amaranth.sim, cocotb on Verilator or Icarus) drives a :class:`Drive` into a
 learner and hands back an :class:`Observed`: every output with the cycle it appeared, the
-cycle each sample was accepted, and the coefficients read back at checkpoints.  :func:`score`
+cycle each sample was accepted, and the parameters read back at checkpoints.  :func:`score`
 replays the same samples, at the same arrival cycles and with the update delays the
 generator reported, through :class:`quantkan.golden.OnlineLearner` and counts mismatches.
 """
@@ -67,7 +67,7 @@ class Observed:
     y: np.ndarray  # (n, n_out) raw outputs, in order
     accept_cycles: np.ndarray  # (n,) the edge that accepted each sample
     out_cycles: np.ndarray  # (n,) the edge after which each y was valid
-    params: list[list[np.ndarray]]  # per checkpoint: one array per layer, like model.coefficients
+    params: list[list[np.ndarray]]  # per checkpoint: one array per parameter array, like model.parameters()
 
     def save(self, path: str | Path) -> None:
         arrays = {"y": self.y, "accept_cycles": self.accept_cycles, "out_cycles": self.out_cycles}
@@ -104,9 +104,15 @@ class Score:
         return self.output_mismatches == 0 and self.coefficient_mismatches == 0 and self.latency_constant
 
 
-def _samples(model: KAN, n: int, rng: np.random.Generator, beyond: float):
-    x = model.types.input.quantize(rng.uniform(-beyond, beyond, (n, model.layers[0])) *
-                                   max(abs(model.grid.lo), abs(model.grid.hi)))
+def _reach(model: Model) -> float:
+    """How far inputs go: the grid of a KAN, the input type's range for an MLP."""
+    if isinstance(model, KAN):
+        return max(abs(model.grid.lo), abs(model.grid.hi))
+    return max(abs(model.types.input.min), abs(model.types.input.max))
+
+
+def _samples(model: Model, n: int, rng: np.random.Generator, beyond: float):
+    x = model.types.input.quantize(rng.uniform(-beyond, beyond, (n, model.layers[0])) * _reach(model))
     t = model.types.output.quantize(rng.uniform(-4.0, 4.0, (n, model.layers[-1])))
     return x, t
 
@@ -115,9 +121,9 @@ def _gaps(n: int, rng: np.random.Generator, gaps: bool) -> np.ndarray:
     return (rng.integers(1, 4, n) * (rng.random(n) < 0.3)) if gaps else np.zeros(n, np.int64)
 
 
-def random_drive(model: KAN, n: int, seed: int = 0, gaps: bool = False, beyond: float = 1.2,
+def random_drive(model: Model, n: int, seed: int = 0, gaps: bool = False, beyond: float = 1.2,
                  checkpoints: int = 1) -> Drive:
-    """Inputs over and beyond the grid, targets beyond the output range, 10% of samples without
+    """Inputs over and beyond the grid (the input range of an MLP), targets beyond the output range, 10% of samples without
     learning: clamping, saturation and negative values all get hit."""
     rng = np.random.default_rng(seed)
     x, t = _samples(model, n, rng, beyond)
@@ -194,7 +200,7 @@ def task_drive(model: Model, x: np.ndarray, target: np.ndarray, seed: int = 0, g
     return Drive(x_raw, t_raw, learn, _gaps(n, rng, gaps), [n * (c + 1) // checkpoints for c in range(checkpoints)])
 
 
-def score(start: KAN, drive: Drive, observed: Observed, delays: list[int], lr: float, rounding: str,
+def score(start: Model, drive: Drive, observed: Observed, delays: list[int], lr: float, rounding: str,
           seed: int) -> Score:
     """Replay ``drive`` through the golden learner from the model ``start`` (left untouched), at the
     observed accept cycles and with ``delays``, and compare every output and checkpoint."""
@@ -213,7 +219,7 @@ def score(start: KAN, drive: Drive, observed: Observed, delays: list[int], lr: f
                                   cycle=int(observed.accept_cycles[s]))
         while mark is not None and mark[0] == s + 1:
             golden.flush()  # the simulator drained the pipeline before reading back
-            for got, ref in zip(mark[1], model.coefficients):
+            for got, ref in zip(mark[1], model.parameters()):
                 coef_bad += int(np.sum(np.asarray(got) != ref))
                 coef_total += ref.size
             mark = next(marks, None)
@@ -222,7 +228,7 @@ def score(start: KAN, drive: Drive, observed: Observed, delays: list[int], lr: f
         raise ValueError(f"the simulation produced {len(y)} outputs for {drive.n} samples")
     lat = np.asarray(observed.out_cycles) - np.asarray(observed.accept_cycles)
     ii = np.diff(observed.accept_cycles)
-    changed = sum(int(np.sum(a != b)) for a, b in zip(model.coefficients, start.coefficients))
+    changed = sum(int(np.sum(a != b)) for a, b in zip(model.parameters(), start.parameters()))
     return Score(samples=drive.n, output_mismatches=int(np.sum(np.any(y != want, axis=1))),
                  coefficient_mismatches=coef_bad, coefficients_compared=coef_total,
                  checkpoints=len(drive.checkpoints), latency=int(lat[0]), latency_constant=bool((lat == lat[0]).all()),
