@@ -1,10 +1,10 @@
-"""cocotb testbench of an exported KAN learner (``quantkan export verilog``).
+"""cocotb testbench of an exported learner (KAN or MLP) (``quantkan export verilog``).
 
 A driver and a monitor, no judgement: the job folder named by ``QUANTKAN_JOB`` holds the
 export (``quantkan_rtl.json`` with widths, timing and parameter address fields) and a
 ``drive.npz`` (:class:`quantkan.rtl.verify.Drive`).  Samples go in with ``valid`` low for
 ``gaps[n]`` cycles before sample n; every ``y`` is recorded with its clock edge; at each
-checkpoint the stream pauses until the last update has committed and every coefficient
+checkpoint the stream pauses until the last update has committed and every parameter
 is read back through the parameter port.  ``observed.npz`` goes back to the caller, whose
 scoreboard (:func:`quantkan.rtl.verify.score`) replays the golden model.
 
@@ -35,9 +35,10 @@ async def stream_and_read_back(dut):
     job = Path(os.environ["QUANTKAN_JOB"])
     meta = json.loads((job / "quantkan_rtl.json").read_text())
     drive = Drive.load(job / "drive.npz")
-    t_in, t_out, t_coef = (FixedType.parse(meta["types"][k]) for k in ("input", "output", "coef"))
+    t_in, t_out = (FixedType.parse(meta["types"][k]) for k in ("input", "output"))
     n_out, step = meta["n_out"], meta["timing"]["step"]
-    shapes = [tuple(s) for s in meta["coefficient_shapes"]]
+    shapes = [tuple(s) for s in meta["param_shapes"]]
+    t_params = [FixedType.parse(t) for t in meta["param_types"]]
 
     ys, accepts, outs, params = [], [], [], []
     cycle = 0
@@ -53,11 +54,11 @@ async def stream_and_read_back(dut):
     async def read_back() -> list[np.ndarray]:
         got = [np.zeros(s, np.int64) for s in shapes]
         dut.p_sel.value = 1
-        for l, shape in enumerate(shapes):
-            for j, i, c in np.ndindex(shape):
-                dut.p_addr.value = param_address(meta, l, j, i, c)
+        for p, shape in enumerate(shapes):
+            for idx in np.ndindex(shape):
+                dut.p_addr.value = param_address(meta, p, *idx)
                 await tick()
-                got[l][j, i, c] = unpack(int(dut.p_rdata.value), t_coef, 1)[0]
+                got[p][idx] = unpack(int(dut.p_rdata.value), t_params[p], 1)[0]
         dut.p_sel.value = 0
         await tick()  # ready reads p_sel: let the release settle before the stream resumes
         return got

@@ -16,7 +16,7 @@ import pytest
 
 from quantkan.boards.cosim import uart_cosim
 from quantkan.golden import OnlineLearner
-from quantkan.rtl.commands import load_kan
+from quantkan.rtl.commands import load_model
 from quantkan.rtl.cosim import available_simulators
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -25,7 +25,7 @@ N = 400
 
 @pytest.mark.skipif("verilator" not in available_simulators(), reason="Verilator >= 5.036 not installed")
 def test_host_streams_the_default_example_through_the_simulated_uart(tmp_path):
-    model, stream, learning = load_kan(str(EXAMPLES / "drift_kan.toml"), None, N)
+    model, stream, learning = load_model(str(EXAMPLES / "drift_kan.toml"), None, N)
     ty = model.types
     x, target = ty.input.quantize(stream.x), ty.output.quantize(stream.target)
     learn = np.ones(N, bool)

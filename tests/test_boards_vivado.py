@@ -15,7 +15,7 @@ import pytest
 from quantkan.boards.registry import board_names, load_board
 from quantkan.boards.vivado import referenced_files, write_project
 from quantkan.models import KAN
-from quantkan.rtl.commands import load_kan
+from quantkan.rtl.commands import load_model
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 XILINX = [n for n in board_names() if load_board(n).vendor == "xilinx"]
@@ -25,7 +25,7 @@ PARTS = {"vcu118": "xcvu9p-flga2104-2L-e", "zcu104": "xczu7ev-ffvc1156-2-e", "ar
 
 @pytest.fixture(scope="module")
 def projects(tmp_path_factory):
-    model, _, learning = load_kan(str(EXAMPLES / "drift_kan.toml"), None)
+    model, _, learning = load_model(str(EXAMPLES / "drift_kan.toml"), None)
     root = tmp_path_factory.mktemp("vivado")
     return {n: write_project(load_board(n), model, root / n, lr=learning["lr"], rounding=learning["rounding"],
                              seed=learning["seed"]) for n in XILINX}

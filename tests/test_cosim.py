@@ -114,11 +114,6 @@ def test_sim_refuses_a_missing_simulator(monkeypatch, capsys):
     assert "icarus is not installed" in capsys.readouterr().err
 
 
-def test_sim_refuses_an_mlp_config(capsys):
-    assert main(["sim", str(EXAMPLES / "drift_mlp.toml")]) == 2
-    assert "builds KAN learners" in capsys.readouterr().err
-
-
 # -- issue 13: quantkan sim checks shapes first, takes any task shape, and stream features --------
 
 def _config(tmp_path: Path, layers: list[int], task: str, kind: str = "kan") -> Path:

@@ -30,10 +30,10 @@ def _boards(args: argparse.Namespace) -> int:
 
 def _build(args: argparse.Namespace) -> int:
     from quantkan.boards.registry import load_board
-    from quantkan.rtl.commands import load_kan
+    from quantkan.rtl.commands import load_model
 
     board = load_board(args.board)
-    model, _, learning = load_kan(args.config, args.model, replaces_config=args.model_replaces_config)
+    model, _, learning = load_model(args.config, args.model, replaces_config=args.model_replaces_config)
     out = Path(args.output or Path("build") / board.name)
     settings = dict(schedule=args.schedule, lr=learning["lr"], rounding=learning["rounding"], seed=learning["seed"])
     print(f"quantkan build: {model!r} for {board.title} ({board.part})", flush=True)
@@ -95,9 +95,9 @@ def _stream(args: argparse.Namespace) -> int:
 
     from quantkan.boards.host import Client, SerialLink, run_stream
     from quantkan.boards.protocol import Spec
-    from quantkan.rtl.commands import load_kan
+    from quantkan.rtl.commands import load_model
 
-    model, stream, learning = load_kan(args.config, args.model, args.n, replaces_config=args.model_replaces_config)
+    model, stream, learning = load_model(args.config, args.model, args.n, replaces_config=args.model_replaces_config)
     spec = Spec.for_model(model, args.schedule, learning["lr"], learning["rounding"], learning["seed"])
     ty = model.types
     x, target = ty.input.quantize(stream.x), ty.output.quantize(stream.target)

@@ -11,29 +11,24 @@ from typing import Any
 from quantkan.options import add_config, add_model_file, add_output, fraction, nonnegative_int, positive_int
 from quantkan.rtl.kan import PIPELINES, SCHEDULES
 
-__all__ = ["add_commands", "load_kan"]
+__all__ = ["add_commands", "load_model"]
 
 PIPELINE_HELP = "deep: a register after every carry chain, multiplier and block RAM (the faster clock); shallow: fewer cycles"
 BACKENDS = ("rtl", "hls")
 
 
-def load_kan(config_path: str, model_path: str | None, n: int | None = None, *, replaces_config: bool = False):
-    """(model, task stream, learning settings) of a config, the model optionally from a .qkan file
-    of the same architecture (any architecture with ``replaces_config``)."""
-    from quantkan.models import KAN
+def load_model(config_path: str, model_path: str | None, n: int | None = None, *, replaces_config: bool = False):
+    """(model, task stream, learning settings) of a config, the model (KAN or MLP) optionally from
+    a .qkan file of the same architecture (any architecture with ``replaces_config``)."""
     from quantkan.train import load_run
 
-    model, stream, learning = load_run(config_path, model_path, replaces_config, {"task": {"n": n}})
-    if not isinstance(model, KAN):
-        raise ValueError(f"the RTL generator builds KAN learners; {model_path or config_path} describes an MLP "
-                         "(quantkan sim --backend hls verifies an MLP's HLS C++)")
-    return model, stream, learning
+    return load_run(config_path, model_path, replaces_config, {"task": {"n": n}})
 
 
 def _export_verilog(args: argparse.Namespace) -> int:
     from quantkan.rtl.export import export_verilog
 
-    model, _, learning = load_kan(args.config, args.model, replaces_config=args.model_replaces_config)
+    model, _, learning = load_model(args.config, args.model, replaces_config=args.model_replaces_config)
     path = export_verilog(model, args.output, schedule=args.schedule, lr=learning["lr"],
                           rounding=learning["rounding"], seed=learning["seed"], pipeline=args.pipeline)
     t = json.loads((path.parent / "quantkan_rtl.json").read_text())["timing"]
@@ -52,7 +47,7 @@ def _sim(args: argparse.Namespace) -> int:
     from quantkan.rtl.cosim import available_simulators
     from quantkan.rtl.regression import case_ok, run_regression, summary
 
-    model, stream, learning = load_kan(args.config, args.model, args.n, replaces_config=args.model_replaces_config)
+    model, stream, learning = load_model(args.config, args.model, args.n, replaces_config=args.model_replaces_config)
     check_task_fits(model, stream)  # before minutes of building
     out = output_folder(args, "sim")
     have = available_simulators()
@@ -120,7 +115,7 @@ def _report(args: argparse.Namespace) -> int:
     from quantkan.rtl.export import export_verilog
     from quantkan.rtl.synth import synth_xilinx
 
-    model, _, learning = load_kan(args.config, args.model, replaces_config=args.model_replaces_config)
+    model, _, learning = load_model(args.config, args.model, replaces_config=args.model_replaces_config)
     out = output_folder(args, "report")
     path = export_verilog(model, out, schedule=args.schedule, lr=learning["lr"],
                           rounding=learning["rounding"], seed=learning["seed"], pipeline=args.pipeline)
@@ -141,7 +136,7 @@ def _report(args: argparse.Namespace) -> int:
 def _timing(args: argparse.Namespace) -> int:
     from quantkan.rtl.fmax import DEVICES, place_route
 
-    model, _, learning = load_kan(args.config, args.model, replaces_config=args.model_replaces_config)
+    model, _, learning = load_model(args.config, args.model, replaces_config=args.model_replaces_config)
     out = output_folder(args, "timing")
     seeds = tuple(dict.fromkeys(args.seed or [1]))
     print(f"quantkan timing: {model!r}, {args.schedule}, {args.pipeline} pipeline, on {DEVICES[args.device].part}; "
@@ -174,7 +169,7 @@ def write_summary(path: Path, args: argparse.Namespace, model: Any, learning: di
 
 
 def add_commands(sub: argparse._SubParsersAction, export: argparse._SubParsersAction) -> None:
-    p = export.add_parser("verilog", help="Verilog of the KAN learner (Amaranth)")
+    p = export.add_parser("verilog", help="Verilog of the KAN or MLP learner (Amaranth)")
     add_config(p, "the model and its learning settings")
     add_output(p, "folder to write", required=True)
     add_model_file(p)
@@ -182,7 +177,7 @@ def add_commands(sub: argparse._SubParsersAction, export: argparse._SubParsersAc
     p.add_argument("--pipeline", choices=PIPELINES, default="deep", help=PIPELINE_HELP)
     p.set_defaults(run=_export_verilog)
 
-    p = sub.add_parser("sim", help="verify the KAN learner's Verilog bit for bit in cocotb (what make sim runs), "
+    p = sub.add_parser("sim", help="verify the learner's Verilog bit for bit in cocotb (what make sim runs), "
                                    "or the HLS C++ in C simulation")
     add_config(p)
     add_model_file(p)
@@ -191,12 +186,12 @@ def add_commands(sub: argparse._SubParsersAction, export: argparse._SubParsersAc
     p.add_argument("--simulator", choices=("verilator", "icarus", "all"), default="all",
                    help="simulators to run (all: every installed one)")
     p.add_argument("--checkpoints", type=nonnegative_int, default=4,
-                   help="coefficient read-backs during each run, besides the one at its end")
+                   help="parameter read-backs during each run, besides the one at its end")
     add_output(p, "exports, simulation jobs and summary.json go here (default: build/sim/<config name>)")
     p.add_argument("--waves", action="store_true",
                    help="record every signal of each run (VCD from Verilator, FST from Icarus) to debug a mismatch")
     p.add_argument("--backend", choices=BACKENDS, default="rtl",
-                   help="rtl: the KAN learner's Verilog in cocotb; hls: the HLS C++ (KAN or MLP) compiled with g++, "
+                   help="rtl: the learner's Verilog in cocotb; hls: the HLS C++ compiled with g++ "
                         "with the config's update delay")
     p.add_argument("--learn-off", type=fraction, default=0.0, metavar="F",
                    help="share of samples that only predict (learn = 0)")
@@ -207,7 +202,7 @@ def add_commands(sub: argparse._SubParsersAction, export: argparse._SubParsersAc
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(run=_sim)
 
-    p = sub.add_parser("report", help="LUT/FF/DSP/CARRY of the KAN learner (yosys synth_xilinx)")
+    p = sub.add_parser("report", help="LUT/FF/DSP/CARRY of the learner (yosys synth_xilinx)")
     add_config(p, "the model and its learning settings")
     add_model_file(p)
     p.add_argument("--schedule", choices=SCHEDULES, default="pipelined", help="how samples enter the pipeline")

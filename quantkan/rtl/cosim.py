@@ -22,7 +22,7 @@ from pathlib import Path
 
 from quantkan.cpp import cache_dir
 from quantkan.errors import ToolError
-from quantkan.models import KAN
+from quantkan.models import Model
 from quantkan.persist import load
 from quantkan.rtl.verify import Drive, Observed, Score, score
 
@@ -219,7 +219,7 @@ class Cosim(Simulation):
         self.meta = json.loads(meta_file.read_text())
         super().__init__([self.export_dir / self.meta["verilog"]], self.meta["top"], simulator, waves=waves)
 
-    def model(self) -> KAN:
+    def model(self) -> Model:
         """The model the RTL starts from (a fresh copy on every call)."""
         return load(self.export_dir / self.meta["model"])
 

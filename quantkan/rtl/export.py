@@ -1,10 +1,11 @@
-"""Export a KAN learner to Verilog, with what a testbench or board flow needs beside it.
+"""Export a learner (KAN or MLP) to Verilog, with what a testbench or board flow needs beside it.
 
 The module has plain ports (Amaranth flattens the stream payloads): ``clk``, ``rst``,
 ``x`` (n_in packed input words, input 0 in the low bits), ``target``, ``learn``,
 ``valid``, ``ready``, ``y``, ``y_valid`` and the parameter port ``p_sel``,
 ``p_addr``, ``p_we``, ``p_wdata``, ``p_rdata``.  ``quantkan_rtl.json`` records the
-timing (latency, II, D per layer), widths and the parameter address fields;
+timing (latency, II, D per layer), widths, the parameter arrays (``model.parameters()``: shape
+and type of each) and the parameter address fields;
 ``model.qkan`` is the model the RTL starts from, so a testbench rebuilds the golden
 learner from the same file.
 """
@@ -17,19 +18,31 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from quantkan import persist
-from quantkan.models import KAN
+from quantkan.models import KAN, MLP, Model
 from quantkan.rtl.coefbank import bank_address, pack_fields
-from quantkan.rtl.kan import KANLearner
+from quantkan.rtl.kan import KANLearner, Learner
+from quantkan.rtl.mlp import MLPLearner, mlp_param_address
 
-__all__ = ["export_verilog", "param_address", "DEFAULT_NAME"]
+__all__ = ["export_verilog", "learner_for", "param_address", "DEFAULT_NAME"]
 
 DEFAULT_NAME = "quantkan_kan"
 
 
-def export_verilog(model: KAN, out_dir: str | Path, schedule: str = "pipelined", lr: float = 2.0 ** -4,
+def learner_for(model: Model, schedule: str = "pipelined", lr: float = 2.0 ** -4, rounding: str = "type",
+                seed: int = 0, pipeline: str = "deep") -> Learner:
+    """The learner of a model's kind: :class:`KANLearner` or :class:`MLPLearner`."""
+    settings = dict(schedule=schedule, lr=lr, rounding=rounding, seed=seed, pipeline=pipeline)
+    if isinstance(model, KAN):
+        return KANLearner(model, **settings)
+    if isinstance(model, MLP):
+        return MLPLearner(model, **settings)
+    raise TypeError(f"the RTL generator builds KAN and MLP learners, not {type(model).__name__}")
+
+
+def export_verilog(model: Model, out_dir: str | Path, schedule: str = "pipelined", lr: float = 2.0 ** -4,
                    rounding: str = "type", seed: int = 0, name: str = DEFAULT_NAME, pipeline: str = "deep") -> Path:
     """Write ``<name>.v``, ``quantkan_rtl.json`` and ``model.qkan`` into ``out_dir``."""
-    learner = KANLearner(model, schedule=schedule, lr=lr, rounding=rounding, seed=seed, pipeline=pipeline)
+    learner = learner_for(model, schedule=schedule, lr=lr, rounding=rounding, seed=seed, pipeline=pipeline)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     text = verilog.convert(learner, name=name, emit_src=False)
@@ -42,18 +55,27 @@ def export_verilog(model: KAN, out_dir: str | Path, schedule: str = "pipelined",
         "schedule": schedule, "pipeline": pipeline, "lr": learner.golden.lr.value, "rounding": rounding, "seed": seed,
         "timing": {"latency": t.latency, "step": t.step, "ii": t.ii, "delays": t.delays,
                    "pipeline_delays": t.pipeline_delays, "read": t.read, "write": t.write},
-        "widths": {"input": ty.input.width, "output": ty.output.width, "coef": ty.coef.width},
-        "types": {"input": str(ty.input), "output": str(ty.output), "coef": str(ty.coef)},
-        "n_in": learner.n_in, "n_out": learner.n_out, "order": model.order,
-        "coefficient_shapes": [list(c.shape) for c in model.coefficients],
+        "kind": model.kind,
+        "widths": {"input": ty.input.width, "output": ty.output.width, "param": len(learner.p_rdata)},
+        "types": {"input": str(ty.input), "output": str(ty.output)},
+        "n_in": learner.n_in, "n_out": learner.n_out,
+        "param_shapes": [list(a.shape) for a in model.parameters()],
+        "param_types": [str(t) for t in model.parameter_types()],
         "param_fields": [[n, w] for n, w in learner.param_fields],
     }
+    if isinstance(model, KAN):  # what KAN-only host tools (the UART bridge) read
+        meta["widths"]["coef"], meta["types"]["coef"] = ty.coef.width, str(ty.coef)
+        meta["order"], meta["coefficient_shapes"] = model.order, meta["param_shapes"]
     (out / "quantkan_rtl.json").write_text(json.dumps(meta, indent=2) + "\n")
     return out / f"{name}.v"
 
 
-def param_address(meta: dict, layer: int, j: int, i: int, c: int) -> int:
-    """``p_addr`` of coefficient ``c`` of edge (j, i) in ``layer``, from an export's
-    ``quantkan_rtl.json``: what host-side tools (testbenches, bridges) need."""
+def param_address(meta: dict, p: int, *index: int) -> int:
+    """``p_addr`` of ``model.parameters()[p][index]`` from an export's ``quantkan_rtl.json``
+    (a KAN: ``p`` is the layer, ``index`` = (j, i, c)): what host-side tools need."""
+    fields = [tuple(f) for f in meta["param_fields"]]
+    if meta.get("kind", "kan") == "mlp":
+        return mlp_param_address(fields, meta["param_shapes"][p], p, index)
+    j, i, c = index
     b, a = bank_address(c, meta["order"])
-    return pack_fields([tuple(f) for f in meta["param_fields"]], {"b": b, "a": a, "i": i, "j": j, "layer": layer})
+    return pack_fields(fields, {"b": b, "a": a, "i": i, "j": j, "layer": p})

@@ -60,13 +60,13 @@ class MLPLearner(Learner):
     """
 
     def __init__(self, model: MLP, schedule: str = "pipelined", lr: float = 2.0 ** -4,
-                 rounding: str = "type", seed: int = 0) -> None:
+                 rounding: str = "type", seed: int = 0, pipeline: str = "deep") -> None:
         self._MustUse__silence = True  # a refused configuration is not an unused elaboratable
         if not isinstance(model, MLP):
             raise TypeError(f"MLPLearner needs an MLP model, not {type(model).__name__}")
         self._fields = mlp_param_fields(model)
         self._shapes = [a.shape for a in model.parameters()]
-        super().__init__(model, schedule, lr, rounding, seed, _port_shape(model))
+        super().__init__(model, schedule, lr, rounding, seed, _port_shape(model), pipeline)
 
     def param_address(self, p: int, *index: int) -> int:
         """``p_addr`` of ``model.parameters()[p][index]``."""

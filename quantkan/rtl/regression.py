@@ -2,7 +2,7 @@
 
 For each schedule the learner is exported once; for each simulator it is built once; then
 the task stream goes in twice: with ``valid`` high every cycle, and with random gaps.
-Every output and, at checkpoints, every coefficient is compared with the golden learner
+Every output and, at checkpoints, every parameter is compared with the golden learner
 run with the D the generator reported.  The summary fits on one screen.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from quantkan.models import KAN
+from quantkan.models import Model
 from quantkan.rtl.cosim import Cosim, CosimRun
 from quantkan.rtl.export import export_verilog
 from quantkan.rtl.kan import SCHEDULES, Timing
@@ -33,7 +33,7 @@ class Case:
     run: CosimRun
 
 
-def run_regression(model: KAN, x, target, out_dir: str | Path, lr: float, rounding: str, seed: int,
+def run_regression(model: Model, x, target, out_dir: str | Path, lr: float, rounding: str, seed: int,
                    schedules: tuple[str, ...] = SCHEDULES, simulators: tuple[str, ...] = ("verilator",),
                    patterns: tuple[str, ...] = PATTERNS, checkpoints: int = 4,
                    log: TextIO | None = sys.stderr, waves: bool = False,
