@@ -191,3 +191,37 @@ def test_baud_rates_the_clock_cannot_make_are_refused(clk, baud, match):
     with pytest.raises(ValueError, match=match):
         divisor_for(clk, baud)
     assert divisor_for(25e6, 115200) == 217 and divisor_for(12e6, 115200) == 104
+
+
+def test_an_mlp_behind_the_bridge_matches_the_golden_learner():
+    """The same bridge, hello and parameter port carry an MLP: samples, then a weight and a
+    bias read back and rewritten; the model id tells an MLP from a KAN."""
+    from quantkan.models import MLP
+
+    model = MLP([1, 3, 1], bits=12, seed=4)
+    rng = np.random.default_rng(2)
+    xs = model.types.input.quantize(rng.uniform(-1.5, 1.5, 10))
+    ts = model.types.output.quantize(rng.uniform(-2, 2, 10))
+
+    async def script(host):
+        hello = await host.hello()
+        ys = []
+        for x, t in zip(xs, ts):
+            ys.append(word((await host.ask("learn", x=[x], target=[t]))[1:], host.spec.w_out))
+        meta = host.spec.meta()
+        got = [word((await host.ask("read", addr=param_address(meta, p, *idx)))[1:], host.spec.w_coef)
+               for p, idx in ((0, (2, 0)), (1, (1,)), (2, (0, 2)), (3, (0,)))]
+        assert (await host.ask("write", addr=param_address(meta, 3, 0), coef=-77)) == b"W"
+        after = word((await host.ask("read", addr=param_address(meta, 3, 0)))[1:], host.spec.w_coef)
+        return hello, ys, got, after
+
+    (hello, ys, got, after), dut = run(script, model)
+    assert hello.problems(dut.spec) == [] and dut.spec.kind == "mlp"
+    assert hello.model_id != Spec.for_model(small_kan(), **SETTINGS).model_id
+    golden = OnlineLearner(copy.deepcopy(model), delay=0, **SETTINGS)
+    want = [int(golden.step_raw([x], [t])[0]) for x, t in zip(xs, ts)]
+    golden.flush()
+    w0, b0, w1, b1 = golden.model.parameters()
+    assert ys == want and len(set(ys)) > 3
+    assert got == [w0[2, 0], b0[1], w1[0, 2], b1[0]] and after == -77
+    assert b1[0] != 0  # the bias learned: its read-back is not the initial zero

@@ -7,6 +7,7 @@ real board logic is checked in tests/test_boards_bridge.py and tests/test_boards
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -155,3 +156,10 @@ def test_build_writes_a_vivado_project_and_lists_boards(tmp_path, capsys):
 def test_bad_input_is_refused_with_the_reason(capsys, args, message):
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_build_writes_a_vivado_project_for_an_mlp(tmp_path, capsys):
+    assert main(["build", str(EXAMPLES / "qubit_mlp.toml"), "--board", "zcu104", "-o", str(tmp_path)]) == 0
+    assert "MLP(layers=[2, 8, 1]" in capsys.readouterr().out
+    info = json.loads((tmp_path / "quantkan_board.json").read_text())
+    assert info["spec"]["kind"] == "mlp" and (tmp_path / "learner" / "quantkan_kan.v").is_file()

@@ -45,3 +45,16 @@ def test_host_streams_the_default_example_through_the_simulated_uart(tmp_path):
     other = OnlineLearner(copy.deepcopy(model), lr=settings["lr"], rounding="type", seed=settings["seed"])
     ys = np.array([other.step_raw(xs, ts, bool(ls)) for xs, ts, ls in zip(x, target, learn)])
     assert np.any(ys != y)
+
+
+@pytest.mark.skipif("verilator" not in available_simulators(), reason="Verilator >= 5.036 not installed")
+def test_host_streams_an_mlp_through_the_simulated_uart(tmp_path):
+    """The MLP example behind the same UART bridge: every prediction, weight and bias as golden."""
+    n = 200
+    model, stream, learning = load_model(str(EXAMPLES / "qubit_mlp.toml"), None, n)
+    x, target = model.types.input.quantize(stream.x), model.types.output.quantize(stream.target)
+    r = uart_cosim(model, x, target, np.ones(n, bool), tmp_path, **{k: learning[k] for k in ("lr", "rounding", "seed")})
+    assert r["samples"] == n and r["output_mismatches"] == 0, r
+    assert r["coefficients_compared"] == sum(a.size for a in model.parameters()), r
+    assert r["coefficient_mismatches"] == 0, r
+    assert r["wrong_model"].startswith("the board runs a different learner: model id")

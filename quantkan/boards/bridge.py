@@ -16,7 +16,7 @@ from amaranth.lib.wiring import In, Out
 
 from quantkan.boards.protocol import CMD, STATUS_OFFSET, Hello, Spec, nbytes
 from quantkan.boards.uart import UARTRx, UARTTx, divisor_for
-from quantkan.models import KAN
+from quantkan.models import Model
 from quantkan.rtl.arith import fit
 
 __all__ = ["Bridge", "UARTLearner", "LEDS"]
@@ -184,14 +184,14 @@ class UARTLearner(wiring.Component):
     (100 ms, at least 64 byte times) and the heartbeat (about 1 Hz) follow from it.
     """
 
-    def __init__(self, model: KAN, clk_hz: float, baud: int, schedule: str = "pipelined",
+    def __init__(self, model: Model, clk_hz: float, baud: int, schedule: str = "pipelined",
                  lr: float = 2.0 ** -4, rounding: str = "type", seed: int = 0, fifo_depth: int = 32) -> None:
-        from quantkan.rtl.kan import KANLearner
+        from quantkan.rtl.export import learner_for
 
         self._MustUse__silence = True  # a refused configuration is not an unused elaboratable
         self.divisor = divisor_for(clk_hz, baud)
         self.clk_hz, self.baud = round(clk_hz), int(baud)
-        self.learner = KANLearner(model, schedule=schedule, lr=lr, rounding=rounding, seed=seed)
+        self.learner = learner_for(model, schedule=schedule, lr=lr, rounding=rounding, seed=seed)
         self.spec = Spec.of(self.learner, seed)
         self.fifo_depth = fifo_depth
         self.timeout_cycles = max(self.clk_hz // 10, 64 * 10 * self.divisor)

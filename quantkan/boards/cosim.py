@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from quantkan import persist
-from quantkan.models import KAN
+from quantkan.models import Model
 
 __all__ = ["uart_cosim", "TESTBENCH", "TOP"]
 
@@ -22,7 +22,7 @@ TESTBENCH = "tb_uart"
 TOP = "quantkan_uart"
 
 
-def uart_cosim(model: KAN, x_raw: np.ndarray, target_raw: np.ndarray, learn: np.ndarray, job_dir: str | Path,
+def uart_cosim(model: Model, x_raw: np.ndarray, target_raw: np.ndarray, learn: np.ndarray, job_dir: str | Path,
                lr: float = 2.0 ** -4, rounding: str = "type", seed: int = 0, schedule: str = "pipelined",
                divisor: int = 8, simulator: str = "verilator") -> dict:
     """Simulate the host streaming raw samples through the UART; the testbench's ``result.json``."""

@@ -29,7 +29,7 @@ from quantkan.boards.protocol import (
     response_length,
 )
 from quantkan.errors import ToolError
-from quantkan.models import KAN
+from quantkan.models import Model
 
 __all__ = ["Link", "SerialLink", "Client", "ProtocolError", "StreamResult", "run_stream"]
 
@@ -189,16 +189,16 @@ class StreamResult:
         return self.samples / self.seconds if self.seconds else float("nan")
 
 
-def _addresses(spec: Spec, model: KAN):
+def _addresses(spec: Spec, model: Model):
     from quantkan.rtl.export import param_address
 
     meta = spec.meta()
-    for l, coef in enumerate(model.coefficients):
-        for j, i, c in np.ndindex(coef.shape):
-            yield l, (j, i, c), param_address(meta, l, j, i, c)
+    for p, array in enumerate(model.parameters()):
+        for idx in np.ndindex(array.shape):
+            yield p, idx, param_address(meta, p, *idx)
 
 
-def run_stream(client: Client, model: KAN, x_raw: np.ndarray, target_raw: np.ndarray, learn: np.ndarray,
+def run_stream(client: Client, model: Model, x_raw: np.ndarray, target_raw: np.ndarray, learn: np.ndarray,
                lr: float, rounding: str, seed: int, load: bool = True, read_back: bool = True,
                on_sample: Callable[[int], None] | None = None) -> StreamResult:
     """Stream raw samples through the board and replay them through the golden learner.
@@ -211,7 +211,7 @@ def run_stream(client: Client, model: KAN, x_raw: np.ndarray, target_raw: np.nda
     if load:
         client.reset()
         for l, idx, addr in _addresses(client.spec, start):
-            client.write(addr, int(start.coefficients[l][idx]))
+            client.write(addr, int(start.parameters()[l][idx]))
     began = time.perf_counter()
     y = client.stream(np.asarray(x_raw, np.int64), np.asarray(target_raw, np.int64), np.asarray(learn, bool),
                       on_sample)
@@ -226,7 +226,7 @@ def run_stream(client: Client, model: KAN, x_raw: np.ndarray, target_raw: np.nda
     bad = total = 0
     if read_back:
         for l, idx, addr in _addresses(client.spec, start):
-            bad += int(client.read(addr) != start.coefficients[l][idx])
+            bad += int(client.read(addr) != start.parameters()[l][idx])
             total += 1
     mismatches = int(np.sum(np.any(y != want, axis=1)))
     return StreamResult(len(y), y, want, mismatches, bad, total, seconds, hello)

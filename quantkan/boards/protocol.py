@@ -12,8 +12,8 @@ cmd   request payload           response                  meaning
 ``H`` (none)                    ``H`` + hello block       widths, timing, model id: who is there
 ``L`` x[n_in], target[n_out]    ``L`` + y[n_out]          predict, then learn from the target
 ``P`` x[n_in]                   ``P`` + y[n_out]          predict only (no update)
-``R`` addr                      ``R`` + coef              read one coefficient
-``W`` addr, coef                ``W``                     write one coefficient
+``R`` addr                      ``R`` + coef              read one parameter (coefficient, weight, bias)
+``W`` addr, coef                ``W``                     write one parameter
 ``Z`` (none)                    ``Z``                     reset the learner's registers (LFSRs)
 ====  ========================  ========================  =========================================
 
@@ -40,7 +40,7 @@ import struct
 import zlib
 from dataclasses import asdict, dataclass
 
-from quantkan.models import KAN
+from quantkan.models import Model
 
 __all__ = ["VERSION", "HELLO", "STATUS_OFFSET", "CMD", "STATUS_BITS", "Spec", "Hello", "model_id", "nbytes",
            "encode_word", "decode_word", "request", "response_length"]
@@ -75,9 +75,9 @@ def decode_word(data: bytes, width: int, signed: bool) -> int:
     return v - (1 << width) if signed and v >> (width - 1) else v
 
 
-def model_id(model: KAN, schedule: str, lr: float, rounding: str, seed: int) -> int:
-    """CRC-32 of what a bitstream fixes: architecture, types and learning settings (not the
-    coefficients, which the host can rewrite)."""
+def model_id(model: Model, schedule: str, lr: float, rounding: str, seed: int) -> int:
+    """CRC-32 of what a bitstream fixes: model kind, architecture, types and learning settings
+    (not the parameters, which the host can rewrite)."""
     from quantkan.persist import model_config
 
     text = json.dumps({"version": VERSION, "model": model_config(model), "schedule": schedule,
@@ -97,8 +97,10 @@ class Spec:
     signed_out: bool
     signed_coef: bool
     addr_bits: int
-    order: int
+    order: int  # 0 for an MLP
     param_fields: tuple[tuple[str, int], ...]
+    param_shapes: tuple[tuple[int, ...], ...]  # of model.parameters()
+    kind: str  # "kan" or "mlp"
     schedule: str
     latency: int
     step: int
@@ -107,24 +109,27 @@ class Spec:
 
     @classmethod
     def of(cls, learner, seed: int) -> Spec:
-        """From a :class:`quantkan.rtl.kan.KANLearner` (its model, timing and port widths) and the
-        seed it was built with (the learner keeps only the LFSR states it derived)."""
+        """From a learner, KAN or MLP (its model, timing and port widths), and the seed it was
+        built with (the learner keeps only the LFSR states it derived)."""
         model, ty, t = learner.model, learner.model.types, learner.timing
         golden = learner.golden
         return cls(n_in=learner.n_in, n_out=learner.n_out, w_in=ty.input.width, w_out=ty.output.width,
-                   w_coef=ty.coef.width, signed_out=ty.output.signed, signed_coef=ty.coef.signed,
-                   addr_bits=sum(w for _, w in learner.param_fields), order=model.order,
-                   param_fields=tuple(tuple(f) for f in learner.param_fields), schedule=learner.schedule,
+                   w_coef=len(learner.p_rdata), signed_out=ty.output.signed,
+                   signed_coef=learner.p_rdata.shape().signed,
+                   addr_bits=sum(w for _, w in learner.param_fields), order=getattr(model, "order", 0),
+                   param_fields=tuple(tuple(f) for f in learner.param_fields),
+                   param_shapes=tuple(tuple(a.shape) for a in model.parameters()), kind=model.kind,
+                   schedule=learner.schedule,
                    latency=t.latency, step=t.step, ii=t.ii,
                    model_id=model_id(model, learner.schedule, golden.lr.value, golden.rounding, seed))
 
     @classmethod
-    def for_model(cls, model: KAN, schedule: str = "pipelined", lr: float = 2.0 ** -4, rounding: str = "type",
+    def for_model(cls, model: Model, schedule: str = "pipelined", lr: float = 2.0 ** -4, rounding: str = "type",
                   seed: int = 0) -> Spec:
         """The spec of the learner a model would get (builds it once, without elaborating)."""
-        from quantkan.rtl.kan import KANLearner
+        from quantkan.rtl.export import learner_for
 
-        learner = KANLearner(model, schedule=schedule, lr=lr, rounding=rounding, seed=seed)
+        learner = learner_for(model, schedule=schedule, lr=lr, rounding=rounding, seed=seed)
         learner._MustUse__silence = True  # built only to be described
         return cls.of(learner, seed)
 
@@ -141,7 +146,8 @@ class Spec:
 
     def meta(self) -> dict:
         """The subset of ``quantkan_rtl.json`` that :func:`quantkan.rtl.export.param_address` needs."""
-        return {"order": self.order, "param_fields": [list(f) for f in self.param_fields]}
+        return {"kind": self.kind, "order": self.order, "param_fields": [list(f) for f in self.param_fields],
+                "param_shapes": [list(s) for s in self.param_shapes]}
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -14,14 +14,14 @@ from amaranth.lib import io
 
 from quantkan.boards.bridge import LEDS, UARTLearner
 from quantkan.boards.registry import Board
-from quantkan.models import KAN
+from quantkan.models import Model
 
 __all__ = ["BoardTop", "board_core", "DEFAULT_BAUD"]
 
 DEFAULT_BAUD = 115200
 
 
-def board_core(board: Board, model: KAN, baud: int = DEFAULT_BAUD, schedule: str = "pipelined",
+def board_core(board: Board, model: Model, baud: int = DEFAULT_BAUD, schedule: str = "pipelined",
                lr: float = 2.0 ** -4, rounding: str = "type", seed: int = 0) -> UARTLearner:
     """The core for ``board``: its clock sets the baud divisor (ValueError if it cannot make ``baud``)."""
     if board.kind != "board":
