@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from quantkan.models import KAN, Model
+from quantkan.models import Model
 
 __all__ = ["HardwarePlugin", "HARDWARE", "register"]
 
@@ -42,10 +42,8 @@ _SYNTH_COLUMNS = {"LUT": "LUT [cells]", "FF": "FF [cells]", "DSP": "DSP [cells]"
 
 
 def _report(model: Model, learning: dict[str, Any], options: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    """What ``quantkan report`` measures: the KAN learner's Verilog (``schedule``, default pipelined)
-    through yosys synth_xilinx (``family``, default xcup)."""
-    if not isinstance(model, KAN):
-        return {}
+    """What ``quantkan report`` measures: the learner's Verilog, KAN or MLP (``schedule``, default
+    pipelined), through yosys synth_xilinx (``family``, default xcup)."""
     from quantkan.rtl.export import export_verilog
     from quantkan.rtl.synth import synth_xilinx
 
