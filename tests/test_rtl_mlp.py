@@ -17,9 +17,9 @@ from quantkan.rtl.mlp import MLPLearner
 
 
 def compare(make, schedule: str, n: int, seed: int = 0, lr: float = 2.0 ** -4, rounding: str = "type",
-            gaps: bool = False, checkpoints: int = 2) -> tuple[verify.Score, MLPLearner]:
+            gaps: bool = False, checkpoints: int = 2, pipeline: str = "deep") -> tuple[verify.Score, MLPLearner]:
     model = make()
-    dut = MLPLearner(model, schedule=schedule, lr=lr, rounding=rounding, seed=seed)
+    dut = MLPLearner(model, schedule=schedule, lr=lr, rounding=rounding, seed=seed, pipeline=pipeline)
     drive = verify.random_drive(model, n, seed=seed, gaps=gaps, checkpoints=checkpoints)
     observed = simulate.run(dut, drive)
     return verify.score(make(), drive, observed, dut.timing.delays, lr, rounding, seed), dut
@@ -34,12 +34,13 @@ def mlp_281():
     return MLP([2, 8, 1], bits=16, seed=1)
 
 
-@pytest.mark.parametrize("schedule,rounding,gaps,lr", [
-    ("pipelined", "type", False, 2.0 ** -4), ("pipelined", "stochastic", True, 2.0 ** -4),
-    ("pipelined", "type", True, 0.1), ("sequential", "type", False, 2.0 ** -4)])
-def test_default_shape_bit_exact(schedule, rounding, gaps, lr):
+@pytest.mark.parametrize("schedule,rounding,gaps,lr,pipeline", [
+    ("pipelined", "type", False, 2.0 ** -4, "deep"), ("pipelined", "stochastic", True, 2.0 ** -4, "deep"),
+    ("pipelined", "type", True, 0.1, "deep"), ("sequential", "type", False, 2.0 ** -4, "deep"),
+    ("pipelined", "stochastic", True, 0.1, "shallow"), ("sequential", "type", False, 2.0 ** -4, "shallow")])
+def test_default_shape_bit_exact(schedule, rounding, gaps, lr, pipeline):
     r, dut = compare(mlp_281, schedule, n=100 if schedule == "sequential" else 300, rounding=rounding, gaps=gaps,
-                     lr=lr)
+                     lr=lr, pipeline=pipeline)
     assert_exact(r, dut.timing)
     assert r.changed > 0  # the learner did learn: the comparison is not of untouched registers
     assert r.ii == dut.timing.ii
