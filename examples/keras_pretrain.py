@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 from quantkan import persist  # noqa: E402
 from quantkan.keras import KANLayer, to_quantkan  # noqa: E402
 from quantkan.models import KAN  # noqa: E402
-from quantkan.plot import _pyplot  # noqa: E402
+from quantkan.plot import pyplot  # noqa: E402
 from quantkan.tasks import make_task, running_metric  # noqa: E402
 from quantkan.train import TrainResult, train  # noqa: E402
 
@@ -49,7 +49,7 @@ def pretrain(x: np.ndarray, y: np.ndarray, epochs: int, seed: int) -> KAN:
 
 
 def plot(results: dict[str, TrainResult], path: Path, window: int = 200) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     stream = next(iter(results.values())).stream
     fig, ax = plt.subplots(figsize=(9, 4.2), dpi=110)
     for start, stop in stream.regime_bounds()[1::2]:
