@@ -15,8 +15,8 @@ import numpy as np
 from quantkan.errors import missing_module
 from quantkan.fixed import FixedType, Rounding, add, cast
 from quantkan.tasks import TASKS
-from quantkan.options import (Parser, add_config, add_model_file, add_output, deprecated_alias, nonnegative_int,
-                              positive_float, positive_int, warn)
+from quantkan.options import (Parser, add_config, add_model_file, add_output, deprecated_alias, learning_rate,
+                              nonnegative_int, positive_float, positive_int, warn)
 
 # Subsystems that bring their own commands: each module has ``add_commands(sub, export)``
 # (``sub`` the top-level subparsers, ``export`` those of ``quantkan export``) and imports
@@ -199,8 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_file(p, "continue training")
     p.add_argument("--bits", type=positive_int, help="width of the default types (replaces the file's types)")
     p.add_argument("--n", type=positive_int, help="samples in the stream (default: the task's)")
-    p.add_argument("--lr", type=float,
-                   help="learning rate in (0, 1), a power of two is a shift (default: the config's, else 0.125)")
+    p.add_argument("--lr", type=learning_rate,
+                   help="learning rate in (0, 1), a power of two is a shift; one for every layer or a "
+                        "comma-separated list of one per layer, e.g. 0.03125,0.125 (default: the config's, "
+                        "else 0.125)")
     p.add_argument("--delay", type=nonnegative_int,
                    help="update delay D of the pipelined schedule (default: the config's, else 0)")
     p.add_argument("--rounding", choices=("type", "stochastic"),

@@ -28,7 +28,7 @@ import numpy as np
 
 from quantkan import fixed
 from quantkan.fixed import FixedType, Overflow, Rounding
-from quantkan.golden import DenseLayerFixed, KANLayerFixed, OnlineLearner, stochastic_types
+from quantkan.golden import DenseLayerFixed, KANLayerFixed, LearningRates, OnlineLearner, stochastic_types
 from quantkan.lfsr import LFSRBank
 from quantkan.models import KAN, Model
 
@@ -153,7 +153,7 @@ class Population:
         self.has_acc = np.zeros((P, L), dtype=np.bool_)
         self.err_cast = np.zeros((P, 7), dtype=np.int64)
         self.err_sh = np.zeros((P, 2), dtype=np.int64)
-        self.lr_mul = np.ones(P, dtype=np.int64)
+        self.lr_mul = np.ones((P, L), dtype=np.int64)  # each layer's lr (a constant's raw; 1 for a shift)
         self.stoch = np.array([lr.rounding == "stochastic" for lr in learners], dtype=np.bool_)
         self.dbits = np.zeros((P, L, 2), dtype=np.int64)
         self.app_sh = np.zeros((P, L, 2, 2), dtype=np.int64)
@@ -174,7 +174,7 @@ class Population:
         for bank, (up, g_t) in enumerate(pairs):
             descs, dbits, lr_mul, shifts = _updater_slots(up, g_t)
             self.casts[p, l, 4 + 3 * bank: 7 + 3 * bank] = descs
-            self.dbits[p, l, bank], self.lr_mul[p], self.app_sh[p, l, bank] = dbits, lr_mul, shifts
+            self.dbits[p, l, bank], self.lr_mul[p, l], self.app_sh[p, l, bank] = dbits, lr_mul, shifts
 
     def _build_kan(self, learners: Sequence[OnlineLearner], slots: int) -> None:
         from quantkan.engine_kernels import ACC, BACK, OUT, SLOPE
@@ -356,7 +356,7 @@ def _grid_lookup(layer: KANLayerFixed, in_t: FixedType) -> tuple[np.ndarray, np.
 class EngineLearner:
     """One compiled learner with the golden learner's interface (``step_raw``, ``run_raw``, ``flush``)."""
 
-    def __init__(self, model: Model, lr: float = 2.0 ** -4, delay: int | Sequence[int] = 0,
+    def __init__(self, model: Model, lr: LearningRates = 2.0 ** -4, delay: int | Sequence[int] = 0,
                  rounding: str = "type", seed: int = 0) -> None:
         golden = OnlineLearner(model, lr=lr, delay=delay, rounding=rounding, seed=seed)
         self.population = Population([golden])

@@ -197,7 +197,7 @@ def run_kan(n0, x, tgt, learn, stream_of, n_in, n_out, coff, lane_off, in_off, n
                             gsum += err[j] * cast(sl, casts[p, l, SLOPE])
                         grad[i] = cast(gsum, casts[p, l, BACK])
                 slot = now % (delays[p, l] + 1)
-                cl, lf, pd, db, mul = casts[p, l], lfsr[p], pend_delta[p, slot], dbits[p, l, 0], lr_mul[p]
+                cl, lf, pd, db, mul = casts[p, l], lfsr[p], pend_delta[p, slot], dbits[p, l, 0], lr_mul[p, l]
                 for j in range(no):
                     for i in range(ni):
                         r = rows[l, i]
@@ -280,11 +280,11 @@ def run_mlp(n0, x, tgt, learn, stream_of, n_in, n_out, woff, boff, lane_off, rel
                 for j in range(no):
                     for i in range(ni):
                         lane = lane_off[l, 0] + j * ni + i
-                        pend_delta[p, slot, lane] = _delta(err[j] * xs[l, i] * lr_mul[p], casts[p, l], 0,
+                        pend_delta[p, slot, lane] = _delta(err[j] * xs[l, i] * lr_mul[p, l], casts[p, l], 0,
                                                            stoch[p], dbits[p, l, 0], lfsr[p], lane)
                 for j in range(no):
                     lane = lane_off[l, 1] + j
-                    pend_delta[p, slot, lane] = _delta(err[j] * lr_mul[p], casts[p, l], 1, stoch[p],
+                    pend_delta[p, slot, lane] = _delta(err[j] * lr_mul[p, l], casts[p, l], 1, stoch[p],
                                                        dbits[p, l, 1], lfsr[p], lane)
                 valid[p, l, slot] = True
                 for i in range(ni):

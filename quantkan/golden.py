@@ -23,9 +23,12 @@ from quantkan.fixed import FixedType, Overflow, Rounding
 from quantkan.lfsr import LFSRBank
 from quantkan.models import KAN, MLP, Model
 
-__all__ = ["LearningRate", "GridMap", "OnlineLearner", "UPDATE_ROUNDINGS", "check_learning_rate"]
+__all__ = ["LearningRate", "GridMap", "OnlineLearner", "UPDATE_ROUNDINGS", "check_learning_rate",
+           "per_layer_learning_rates", "learning_rates", "learning_rate_setting", "LearningRates"]
 
 UPDATE_ROUNDINGS = ("type", "stochastic")
+#: A learning-rate setting: one rate for every layer, or one per layer.
+LearningRates = float | Sequence[float]
 LFSR_BITS = 32
 
 
@@ -39,11 +42,37 @@ class Layer(Protocol):
     def apply(self, update: Any) -> None: ...
 
 
-def check_learning_rate(lr: Any) -> float:
+def check_learning_rate(lr: Any, what: str = "learning rate") -> float:
     """``lr`` as a float if it is a number in (0, 1), the range both learners accept, else ValueError."""
     if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and 0 < lr < 1):
-        raise ValueError(f"learning rate must be a number in (0, 1), got {lr!r}")
+        raise ValueError(f"{what} must be a number in (0, 1), got {lr!r}")
     return float(lr)
+
+
+def per_layer_learning_rates(lr: LearningRates, n_layers: int) -> list[float]:
+    """One checked learning rate per layer from one number (every layer) or a sequence of one
+    per layer: deeper KANs want a smaller rate on hidden layers, whose derivative table
+    grows with 1/h.  ValueError naming the layer on a bad value or a wrong count."""
+    if isinstance(lr, (list, tuple, np.ndarray)):
+        if len(lr) != n_layers:
+            raise ValueError(f"learning rate must be one number or one per layer ({n_layers}), "
+                             f"got {len(lr)} values {list(lr)!r}")
+        return [check_learning_rate(v, f"learning rate of layer {l}") for l, v in enumerate(lr)]
+    return [check_learning_rate(lr)] * n_layers
+
+
+def learning_rates(lr: LearningRates, n_layers: int) -> tuple[LearningRate, ...]:
+    """:func:`per_layer_learning_rates` as the LearningRate each layer's updater uses."""
+    named = isinstance(lr, (list, tuple, np.ndarray))
+    return tuple(LearningRate.of(r, f"learning rate of layer {l}" if named else "learning rate")
+                 for l, r in enumerate(per_layer_learning_rates(lr, n_layers)))
+
+
+def learning_rate_setting(rates: Sequence[LearningRate]) -> float | list[float]:
+    """The rates as a plain setting (one float when all layers share it, else a list): what
+    metadata records and what, given back as ``lr``, rebuilds the same learner."""
+    values = [r.value for r in rates]
+    return values[0] if len(set(values)) == 1 else values
 
 
 @dataclass(frozen=True)
@@ -56,15 +85,15 @@ class LearningRate:
     raw: int
 
     @classmethod
-    def of(cls, lr: float) -> LearningRate:
-        lr = check_learning_rate(lr)
+    def of(cls, lr: float, what: str = "learning rate") -> LearningRate:
+        lr = check_learning_rate(lr, what)
         mantissa, exponent = math.frexp(lr)
         if mantissa == 0.5:
             return cls(float(lr), 1 - exponent, None, 1)
         t = FixedType(18, 0, False, Rounding.RND_CONV, Overflow.SAT)
         raw = int(t.quantize(lr))
         if raw == 0:
-            raise ValueError(f"learning rate {lr!r} rounds to zero in {t}")
+            raise ValueError(f"{what} {lr!r} rounds to zero in {t}")
         return cls(float(t.to_float(raw)), None, t, raw)
 
     def scale_type(self, t: FixedType) -> FixedType:
@@ -313,17 +342,20 @@ class Pipeline:
 class OnlineLearner:
     """The golden fixed-point learner: ``step(x, target, learn) -> y``.
 
+    ``lr``: one learning rate for every layer, or a sequence of one per layer (each a power
+    of two, a shift, or an 18-bit constant; see :class:`LearningRate`); ``lrs`` holds them.
     ``rounding`` of the update delta: "type" uses the update type's own mode,
     "stochastic" adds LFSR bits below the update LSB and truncates (see
     :mod:`quantkan.lfsr`).  The learner updates the model's parameter arrays in place.
     """
 
-    def __init__(self, model: Model, lr: float = 2.0 ** -4, delay: int | Sequence[int] = 0,
+    def __init__(self, model: Model, lr: LearningRates = 2.0 ** -4, delay: int | Sequence[int] = 0,
                  rounding: str = "type", seed: int = 0) -> None:
         if rounding not in UPDATE_ROUNDINGS:
             raise ValueError(f"update rounding must be one of {UPDATE_ROUNDINGS}, got {rounding!r}")
-        self.model, self.lr, self.rounding = model, LearningRate.of(lr), rounding
         n_layers = len(model.layers) - 1
+        self.model, self.rounding = model, rounding
+        self.lrs = learning_rates(lr, n_layers)
         self.delays = _delays(delay, n_layers)
         ty = model.types
         layers: list[Layer] = []
@@ -335,7 +367,7 @@ class OnlineLearner:
 
             def updater(param_t: FixedType, lane_shape: tuple[int, ...], lane_layer: int) -> _Updater:
                 bank = LFSRBank(seed, lane_layer, lane_shape) if rounding == "stochastic" else None
-                return _Updater(self.lr, ty.update, param_t, rounding, bank)
+                return _Updater(self.lrs[l], ty.update, param_t, rounding, bank)
 
             n_in, n_out = model.layers[l], model.layers[l + 1]
             if isinstance(model, KAN):
@@ -347,6 +379,12 @@ class OnlineLearner:
                     w_updater=updater(ty.weight, (n_out, n_in), 2 * l),
                     b_updater=updater(ty.bias, (n_out,), 2 * l + 1)))
         self.pipeline = Pipeline(layers, self.delays)
+
+    @property
+    def lr(self) -> float | list[float]:
+        """The learning rate(s) really used (constants rounded to 18 bits), as a setting:
+        one float when every layer shares it, else one per layer."""
+        return learning_rate_setting(self.lrs)
 
     @property
     def samples_seen(self) -> int:

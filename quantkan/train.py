@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from quantkan.engine import EngineLearner, make_learner
-from quantkan.golden import LearningRate, OnlineLearner
+from quantkan.golden import LearningRates, OnlineLearner
 from quantkan.models import Model, model_from_config
 from quantkan.progress import progress
 from quantkan.tasks import Stream, make_task, windowed_metric
@@ -68,7 +68,7 @@ class TrainResult:
 ENGINE_CHUNK = 2048
 
 
-def train(model: Model, stream: Stream, lr: float = 2.0 ** -3, delay: int | list[int] = 0,
+def train(model: Model, stream: Stream, lr: LearningRates = 2.0 ** -3, delay: int | list[int] = 0,
           rounding: str = "type", seed: int = 0, twin: bool = True,
           show_progress: bool = True, engine: str = "auto") -> TrainResult:
     """Predict-then-learn on every sample, as an online learner on chip does.
@@ -80,8 +80,8 @@ def train(model: Model, stream: Stream, lr: float = 2.0 ** -3, delay: int | list
     what it learned, ready to be saved.
     """
     check_task_fits(model, stream)
-    floater = FloatLearner(model, lr=LearningRate.of(lr).value, delay=delay) if twin else None
     learner = make_learner(model, engine, lr=lr, delay=delay, rounding=rounding, seed=seed)
+    floater = FloatLearner(model, lr=learner.lr, delay=delay) if twin else None  # the rates as rounded
     fixed_out = np.empty_like(stream.target)
     float_out = np.empty_like(stream.target) if twin else None
     done, started = 0, time.perf_counter()

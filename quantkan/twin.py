@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from quantkan.golden import Pipeline, _delays, check_learning_rate
+from quantkan.golden import LearningRates, Pipeline, _delays, per_layer_learning_rates
 from quantkan.models import KAN, MLP, Model
 from quantkan.spline import basis, basis_derivative
 
@@ -76,19 +76,21 @@ class DenseLayerFloat:
 class FloatLearner:
     """``step(x, target, learn) -> y`` in float64, starting from the model's parameters.
 
-    ``lr`` should be the value the fixed learner really uses (``OnlineLearner.lr.value``).
+    ``lr`` (one, or one per layer) should be what the fixed learner really uses
+    (``OnlineLearner.lr``).
     """
 
-    def __init__(self, model: Model, lr: float = 2.0 ** -4, delay: int | Sequence[int] = 0) -> None:
-        lr = check_learning_rate(lr)  # the fixed learner's range: a twin must not learn what it cannot
+    def __init__(self, model: Model, lr: LearningRates = 2.0 ** -4,
+                 delay: int | Sequence[int] = 0) -> None:
+        n_layers = len(model.layers) - 1
+        lrs = per_layer_learning_rates(lr, n_layers)  # the fixed learner's range: a twin must not learn what it cannot
         self.model = model
         self.params = float_parameters(model)
-        n_layers = len(model.layers) - 1
         self.delays = _delays(delay, n_layers)
         if isinstance(model, KAN):
-            layers = [KANLayerFloat(model, c, lr) for c in self.params]
+            layers = [KANLayerFloat(model, c, lr) for c, lr in zip(self.params, lrs)]
         elif isinstance(model, MLP):
-            layers = [DenseLayerFloat(self.params[2 * l], self.params[2 * l + 1], l < n_layers - 1, lr)
+            layers = [DenseLayerFloat(self.params[2 * l], self.params[2 * l + 1], l < n_layers - 1, lrs[l])
                       for l in range(n_layers)]
         else:
             raise ValueError(f"not a quantkan model: {model!r}")

@@ -65,6 +65,10 @@ def test_training_is_reproducible(capsys):
     ("[model]\nkind = 'kan'\nlayers = [1, 1]\ninit_scale = -1\n", "init_scale must be a positive number, got -1"),
     ("[model]\nkind = 'kan'\nlayers = [1, 1]\n[learning]\nseed = -1\n", "seed must be an integer >= 0, got -1"),
     ("[model]\nkind = 'kan'\nlayers = [1, 1]\n[learning]\nseed = 1.5\n", "seed must be an integer >= 0, got 1.5"),
+    ("[model]\nkind = 'kan'\nlayers = [1, 3, 1]\n[learning]\nlr = [0.125]\n",
+     "learning rate must be one number or one per layer \\(2\\), got 1 values"),
+    ("[model]\nkind = 'kan'\nlayers = [1, 3, 1]\n[learning]\nlr = [0.125, 2.0]\n",
+     "learning rate of layer 1 must be a number in \\(0, 1\\), got 2.0"),
     ("[model]\nkind = 'kan'\nlayers = [1, 1]\n[task]\nfoo = 1\n",
      "unknown settings \\['foo'\\] for task 'drift'; known: n, regimes, seed, noise"),
 ])
@@ -94,3 +98,30 @@ def test_example_configs_are_valid():
         config = load_config(path)
         assert config["model"]["kind"] in ("kan", "mlp")
         assert np.isfinite(config["learning"]["lr"])
+
+
+def test_per_layer_learning_rates_from_the_command_line_and_the_config(tmp_path, capsys):
+    """``--lr a,b`` and ``lr = [a, b]`` give each layer its rate; both run the same learner."""
+    out = tmp_path / "m.qkan"
+    assert main(["train", "--task", "drift2d", "--n", "300", "--quiet", "--no-twin", "--lr", "0.03125,0.125",
+                 "-o", str(out)]) == 0
+    import json
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["learning"]["lr"] == [0.03125, 0.125]
+    from quantkan.persist import load_metadata
+    assert load_metadata(out)["lr"] == [0.03125, 0.125]
+
+    def table(out: str) -> list[str]:
+        return [line for line in out.splitlines() if line[:1].isdigit()]
+
+    first = table(capsys.readouterr().out)
+    config = tmp_path / "c.toml"
+    config.write_text("[model]\nkind = 'kan'\nlayers = [2, 5, 1]\ngrid = [-1.0, 1.0, 8]\n"
+                      "[learning]\nlr = [0.03125, 0.125]\n[task]\nname = 'drift2d'\n")
+    assert main(["train", str(config), "--n", "300", "--quiet", "--no-twin"]) == 0
+    assert table(capsys.readouterr().out) == first and len(first) == 3
+    assert main(["train", "--task", "drift2d", "--n", "50", "--quiet", "--lr", "0.1,0.1,0.1"]) == 2
+    assert "one per layer (2), got 3 values" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--n", "50", "--lr", "0.1,x"])
+    assert "expected a number or comma-separated numbers, got '0.1,x'" in capsys.readouterr().err

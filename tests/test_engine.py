@@ -142,6 +142,11 @@ FIXED_CASES = {
                                      "types": {"weight": "ap_fixed<10,2,AP_RND,AP_WRAP>",
                                                "acc": "ap_fixed<14,4,AP_TRN,AP_WRAP>"}},
                                     {"lr": 0.1, "delay": 2, "rounding": "stochastic", "seed": 1}),
+    "kan12-per-layer-lr-shift-and-constant": ({"kind": "kan", "layers": [2, 3, 1], "bits": 12},
+                                              {"lr": [2.0 ** -5, 0.3], "delay": [1, 0], "rounding": "stochastic",
+                                               "seed": 6}),
+    "mlp12-per-layer-lr": ({"kind": "mlp", "layers": [2, 5, 3, 1], "bits": 12},
+                           {"lr": [0.07, 2.0 ** -3, 2.0 ** -6], "delay": 0, "rounding": "stochastic", "seed": 2}),
 }
 
 
@@ -318,3 +323,16 @@ def test_ctrl_c_on_the_engine_stops_between_chunks_and_keeps_what_was_learned(tm
     assert f"interrupted after {ENGINE_CHUNK} of 5000 samples" in capsys.readouterr().err
     record = json.loads((tmp_path / "drift.interrupted.json").read_text())
     assert record["results"]["samples"] == ENGINE_CHUNK and record["results"]["interrupted"]
+
+
+def test_each_layer_uses_its_own_learning_rate():
+    """The per-layer case is bit-exact only because the engine multiplies by each layer's own rate:
+    giving layer 0 the last layer's constant is caught."""
+    config, learning = FIXED_CASES["kan12-per-layer-lr-shift-and-constant"]
+
+    def one_rate(pop: Population) -> None:
+        pop.lr_mul[:, 0] = pop.lr_mul[:, -1]
+
+    assert mismatches(config, learning, n=300, seed=1)["outputs"] == 0
+    broken = mismatches(config, learning, n=300, seed=1, mutate=one_rate)
+    assert broken["outputs"] + broken["params"] > 0

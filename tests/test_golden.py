@@ -422,7 +422,7 @@ def run_backward_check(model, learner, xs, ts):
         np.testing.assert_array_equal(rec["err0"], want)
         # what the error would be with layer 1's own update already applied
         post = copy.deepcopy(model)
-        post_learner = OnlineLearner(post, lr=learner.lr.value)
+        post_learner = OnlineLearner(post, lr=learner.lr)
         post.coefficients[1][...] = rec["coef"]
         post_learner.pipeline.layers[1].apply(rec["update1"])
         alt = expected_hidden_error(l1, post.coefficients[1], rec["h"], e_raw, model)
@@ -725,7 +725,7 @@ def test_drift_regression_fixed_within_2x_of_twin(rounding):
     model = KAN([1, 1], grid=(-1, 1, 8), order=3, bits=16)
     twin = FloatLearner(copy.deepcopy(model), lr=2.0 ** -3)
     learner = OnlineLearner(model, lr=2.0 ** -3, rounding=rounding)
-    assert learner.lr.value == 2.0 ** -3
+    assert learner.lr == 2.0 ** -3
     y_fix = np.array([learner.step(x, t)[0] for x, t in stream])
     y_flt = np.array([twin.step(x, t)[0] for x, t in stream])
     m_fix = tasks.windowed_metric(stream, y_fix)
@@ -917,3 +917,80 @@ def test_widest_accepted_configurations_step():
     learner.step([0.3], [0.5])
     learner = OnlineLearner(KAN([1, 1], types={"input": "ap_fixed<62,3,AP_RND_CONV,AP_SAT>"}), lr=0.1)
     learner.step([0.3], [0.5])
+
+
+# ---------------------------------------------------------------------------------------
+# Issue 14: per-layer learning rates
+# ---------------------------------------------------------------------------------------
+
+
+def _first_update(make, lr, rounding: str = "type") -> list[np.ndarray]:
+    """Each parameter array's change after one learning sample (D = 0)."""
+    model = make()
+    before = [p.copy() for p in model.parameters()]
+    learner = OnlineLearner(model, lr=lr, rounding=rounding, seed=2)
+    learner.step(np.full(model.layers[0], 0.3), [0.7])
+    learner.flush()
+    return [p - b for p, b in zip(model.parameters(), before)]
+
+
+@pytest.mark.parametrize("make", [lambda: KAN([2, 3, 1], bits=16, seed=1), lambda: MLP([2, 5, 1], bits=16, seed=1)],
+                         ids=["kan", "mlp"])
+@pytest.mark.parametrize("rounding", ["type", "stochastic"])
+def test_each_layer_learns_at_its_own_rate(make, rounding):
+    """With lr = [a, b], the first sample moves layer 0 as a uniform a would and the last layer
+    as a uniform b would (both see the same forward pass and error): each rate reaches its own
+    layer only, a shift on one and a constant on the other."""
+    a, b = 2.0 ** -5, 0.3
+    mixed, all_a, all_b = (_first_update(make, lr, rounding) for lr in ([a, b], a, b))
+    per_layer = len(mixed) // 2  # parameter arrays per layer (coefficients; or weights and biases)
+    for p, change in enumerate(mixed):
+        want = all_a[p] if p < per_layer else all_b[p]
+        np.testing.assert_array_equal(change, want)
+        assert np.any(change != 0)
+    assert any(np.any(m != u) for m, u in zip(mixed, all_a)) and any(np.any(m != u) for m, u in zip(mixed, all_b))
+
+
+def test_one_rate_per_layer_equals_the_same_rate_for_all():
+    stream = tasks.make_task("drift2d", n=300)
+    outs = []
+    for lr in (0.1, [0.1, 0.1]):
+        learner = OnlineLearner(KAN([2, 3, 1], bits=12), lr=lr, rounding="stochastic", delay=[2, 1])
+        outs.append([learner.step(x, t) for x, t in stream])
+        assert learner.lr == LearningRate.of(0.1).value  # reported as one setting when uniform
+    np.testing.assert_array_equal(outs[0], outs[1])
+    learner = OnlineLearner(KAN([2, 3, 1]), lr=(0.1, 2.0 ** -3))
+    assert learner.lr == [LearningRate.of(0.1).value, 0.125] and learner.lrs[1].shift == 3
+    again = OnlineLearner(KAN([2, 3, 1]), lr=learner.lr)  # the reported setting rebuilds the same rates
+    assert again.lrs == learner.lrs
+
+
+def test_the_float_twin_takes_per_layer_rates():
+    model = KAN([2, 3, 1], bits=16)
+    x, t = [0.3, -0.2], [0.5]
+    changes = []
+    for lr in ([2.0 ** -5, 2.0 ** -2], 2.0 ** -5, 2.0 ** -2):
+        twin = FloatLearner(model, lr=lr)
+        twin.step(x, t)
+        twin.flush()
+        start = FloatLearner(model, lr=lr).params
+        changes.append([p - s for p, s in zip(twin.params, start)])
+    np.testing.assert_array_equal(changes[0][0], changes[1][0])
+    np.testing.assert_array_equal(changes[0][1], changes[2][1])
+
+
+@pytest.mark.parametrize("lr,match", [
+    ([0.125], r"learning rate must be one number or one per layer \(2\), got 1 values \[0\.125\]"),
+    ([0.125, 0.125, 0.125], r"one per layer \(2\), got 3 values"),
+    ([], r"one per layer \(2\), got 0 values"),
+    ([0.125, 1.5], r"learning rate of layer 1 must be a number in \(0, 1\), got 1\.5"),
+    ([0, 0.125], r"learning rate of layer 0 must be a number in \(0, 1\), got 0"),
+    ([0.125, "0.1"], r"learning rate of layer 1 must be a number in \(0, 1\), got '0\.1'"),
+    ([0.125, 3e-7], r"learning rate of layer 1 3e-07 rounds to zero"),
+])
+@pytest.mark.parametrize("learner", [OnlineLearner, FloatLearner])
+def test_bad_per_layer_learning_rates(learner, lr, match):
+    if learner is FloatLearner and "rounds to zero" in match:
+        pytest.skip("the float twin has no constant to round")
+    with pytest.raises(ValueError, match=match):
+        learner(KAN([2, 3, 1]), lr=lr)

@@ -53,6 +53,9 @@ CONFIGS = {
                                           types={"weight": "ap_fixed<10,2,AP_RND,AP_WRAP>",
                                                  "acc": "ap_fixed<14,4,AP_TRN,AP_WRAP>"}),
                               0.1, "stochastic"),
+    "kan12-per-layer-lr": (lambda: KAN([2, 4, 1], grid=(-1.0, 1.0, 8), order=3, bits=12), [0.1, 2.0 ** -3],
+                           "stochastic"),
+    "mlp12-per-layer-lr": (lambda: MLP([2, 6, 3, 1], bits=12), [2.0 ** -5, 0.1, 2.0 ** -3], "stochastic"),
 }
 
 

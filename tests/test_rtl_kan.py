@@ -17,7 +17,7 @@ import random_configs
 from unusual_models import UNUSUAL
 
 
-def compare(make, schedule: str, n: int, seed: int = 0, lr: float = 2.0 ** -4, rounding: str = "type",
+def compare(make, schedule: str, n: int, seed: int = 0, lr: float | list[float] = 2.0 ** -4, rounding: str = "type",
             gaps: bool = False, checkpoints: int = 2, pipeline: str = "deep") -> verify.Score:
     model = make()
     dut = KANLearner(model, schedule=schedule, lr=lr, rounding=rounding, seed=seed, pipeline=pipeline)
@@ -45,6 +45,16 @@ def test_default_shape_bit_exact(schedule, rounding, gaps, pipeline):
     assert_exact(r, timing)
     assert r.changed > 0  # the learner did learn: the comparison is not of untouched memories
     assert r.ii == timing.ii
+
+
+@pytest.mark.parametrize("schedule,lr", [("pipelined", [0.1, 2.0 ** -3]), ("sequential", [2.0 ** -3, 0.1])])
+def test_per_layer_learning_rates_bit_exact(schedule, lr):
+    """A constant rate on one layer (a multiplier and its cycle there), a shift on the other."""
+    timing = timing_of(kan_241(), schedule, lr=lr)
+    r = compare(kan_241, schedule, n=150 if schedule == "sequential" else 400, lr=lr, rounding="stochastic",
+                gaps=True)
+    assert_exact(r, timing, lr)
+    assert r.changed > 0
 
 
 def test_timing_of_the_default_shapes():

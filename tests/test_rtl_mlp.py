@@ -16,7 +16,7 @@ from quantkan.rtl.kan import timing_of as kan_timing_of
 from quantkan.rtl.mlp import MLPLearner
 
 
-def compare(make, schedule: str, n: int, seed: int = 0, lr: float = 2.0 ** -4, rounding: str = "type",
+def compare(make, schedule: str, n: int, seed: int = 0, lr: float | list[float] = 2.0 ** -4, rounding: str = "type",
             gaps: bool = False, checkpoints: int = 2, pipeline: str = "deep") -> tuple[verify.Score, MLPLearner]:
     model = make()
     dut = MLPLearner(model, schedule=schedule, lr=lr, rounding=rounding, seed=seed, pipeline=pipeline)
@@ -37,7 +37,9 @@ def mlp_281():
 @pytest.mark.parametrize("schedule,rounding,gaps,lr,pipeline", [
     ("pipelined", "type", False, 2.0 ** -4, "deep"), ("pipelined", "stochastic", True, 2.0 ** -4, "deep"),
     ("pipelined", "type", True, 0.1, "deep"), ("sequential", "type", False, 2.0 ** -4, "deep"),
-    ("pipelined", "stochastic", True, 0.1, "shallow"), ("sequential", "type", False, 2.0 ** -4, "shallow")])
+    ("pipelined", "stochastic", True, 0.1, "shallow"), ("sequential", "type", False, 2.0 ** -4, "shallow"),
+    ("pipelined", "stochastic", True, [2.0 ** -5, 0.1], "deep"),
+    ("sequential", "type", False, [0.1, 2.0 ** -3], "deep")])
 def test_default_shape_bit_exact(schedule, rounding, gaps, lr, pipeline):
     r, dut = compare(mlp_281, schedule, n=100 if schedule == "sequential" else 300, rounding=rounding, gaps=gaps,
                      lr=lr, pipeline=pipeline)

@@ -16,6 +16,7 @@ from amaranth.lib.wiring import In, Out
 
 from quantkan.boards.protocol import CMD, STATUS_OFFSET, Hello, Spec, nbytes
 from quantkan.boards.uart import UARTRx, UARTTx, divisor_for
+from quantkan.golden import LearningRates
 from quantkan.models import Model
 from quantkan.rtl.arith import fit
 
@@ -185,7 +186,7 @@ class UARTLearner(wiring.Component):
     """
 
     def __init__(self, model: Model, clk_hz: float, baud: int, schedule: str = "pipelined",
-                 lr: float = 2.0 ** -4, rounding: str = "type", seed: int = 0, fifo_depth: int = 32) -> None:
+                 lr: LearningRates = 2.0 ** -4, rounding: str = "type", seed: int = 0, fifo_depth: int = 32) -> None:
         from quantkan.rtl.export import learner_for
 
         self._MustUse__silence = True  # a refused configuration is not an unused elaboratable

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from quantkan import persist
+from quantkan.golden import LearningRates
 from quantkan.models import Model
 
 __all__ = ["uart_cosim", "TESTBENCH", "TOP"]
@@ -23,7 +24,7 @@ TOP = "quantkan_uart"
 
 
 def uart_cosim(model: Model, x_raw: np.ndarray, target_raw: np.ndarray, learn: np.ndarray, job_dir: str | Path,
-               lr: float = 2.0 ** -4, rounding: str = "type", seed: int = 0, schedule: str = "pipelined",
+               lr: LearningRates = 2.0 ** -4, rounding: str = "type", seed: int = 0, schedule: str = "pipelined",
                divisor: int = 8, simulator: str = "verilator") -> dict:
     """Simulate the host streaming raw samples through the UART; the testbench's ``result.json``."""
     from amaranth.back import verilog

@@ -29,6 +29,7 @@ from quantkan.boards.protocol import (
     response_length,
 )
 from quantkan.errors import ToolError
+from quantkan.golden import LearningRates
 from quantkan.models import Model
 
 __all__ = ["Link", "SerialLink", "Client", "ProtocolError", "StreamResult", "run_stream"]
@@ -199,7 +200,7 @@ def _addresses(spec: Spec, model: Model):
 
 
 def run_stream(client: Client, model: Model, x_raw: np.ndarray, target_raw: np.ndarray, learn: np.ndarray,
-               lr: float, rounding: str, seed: int, load: bool = True, read_back: bool = True,
+               lr: LearningRates, rounding: str, seed: int, load: bool = True, read_back: bool = True,
                on_sample: Callable[[int], None] | None = None) -> StreamResult:
     """Stream raw samples through the board and replay them through the golden learner.
 

@@ -40,6 +40,7 @@ import struct
 import zlib
 from dataclasses import asdict, dataclass
 
+from quantkan.golden import LearningRates
 from quantkan.models import Model
 
 __all__ = ["VERSION", "HELLO", "STATUS_OFFSET", "CMD", "STATUS_BITS", "Spec", "Hello", "model_id", "nbytes",
@@ -75,13 +76,13 @@ def decode_word(data: bytes, width: int, signed: bool) -> int:
     return v - (1 << width) if signed and v >> (width - 1) else v
 
 
-def model_id(model: Model, schedule: str, lr: float, rounding: str, seed: int) -> int:
+def model_id(model: Model, schedule: str, lr: LearningRates, rounding: str, seed: int) -> int:
     """CRC-32 of what a bitstream fixes: model kind, architecture, types and learning settings
-    (not the parameters, which the host can rewrite)."""
+    (not the parameters, which the host can rewrite).  ``lr`` as ``OnlineLearner.lr`` reports it."""
     from quantkan.persist import model_config
 
     text = json.dumps({"version": VERSION, "model": model_config(model), "schedule": schedule,
-                       "lr": float(lr), "rounding": rounding, "seed": int(seed)}, sort_keys=True)
+                       "lr": lr, "rounding": rounding, "seed": int(seed)}, sort_keys=True)
     return zlib.crc32(text.encode())
 
 
@@ -121,11 +122,11 @@ class Spec:
                    param_shapes=tuple(tuple(a.shape) for a in model.parameters()), kind=model.kind,
                    schedule=learner.schedule,
                    latency=t.latency, step=t.step, ii=t.ii,
-                   model_id=model_id(model, learner.schedule, golden.lr.value, golden.rounding, seed))
+                   model_id=model_id(model, learner.schedule, golden.lr, golden.rounding, seed))
 
     @classmethod
-    def for_model(cls, model: Model, schedule: str = "pipelined", lr: float = 2.0 ** -4, rounding: str = "type",
-                  seed: int = 0) -> Spec:
+    def for_model(cls, model: Model, schedule: str = "pipelined", lr: LearningRates = 2.0 ** -4,
+                  rounding: str = "type", seed: int = 0) -> Spec:
         """The spec of the learner a model would get (builds it once, without elaborating)."""
         from quantkan.rtl.export import learner_for
 

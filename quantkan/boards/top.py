@@ -14,6 +14,7 @@ from amaranth.lib import io
 
 from quantkan.boards.bridge import LEDS, UARTLearner
 from quantkan.boards.registry import Board
+from quantkan.golden import LearningRates
 from quantkan.models import Model
 
 __all__ = ["BoardTop", "board_core", "DEFAULT_BAUD"]
@@ -22,7 +23,7 @@ DEFAULT_BAUD = 115200
 
 
 def board_core(board: Board, model: Model, baud: int = DEFAULT_BAUD, schedule: str = "pipelined",
-               lr: float = 2.0 ** -4, rounding: str = "type", seed: int = 0) -> UARTLearner:
+               lr: LearningRates = 2.0 ** -4, rounding: str = "type", seed: int = 0) -> UARTLearner:
     """The core for ``board``: its clock sets the baud divisor (ValueError if it cannot make ``baud``)."""
     if board.kind != "board":
         raise ValueError(f"{board.name} is a bare part with no pins: it gets only an out-of-context project")

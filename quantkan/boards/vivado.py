@@ -20,6 +20,10 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from quantkan.golden import LearningRates
 
 __all__ = ["VivadoProject", "write_project", "program_tcl", "DEFAULT_OOC_MHZ", "referenced_files"]
 
@@ -126,7 +130,7 @@ class VivadoProject:
         return f"vivado -mode batch -source {self.path / script}"
 
 
-def write_project(board, model, out_dir: str | Path, schedule: str = "pipelined", lr: float = 2.0 ** -4,
+def write_project(board, model, out_dir: str | Path, schedule: str = "pipelined", lr: LearningRates = 2.0 ** -4,
                   rounding: str = "type", seed: int = 0, baud: int | None = None,
                   ooc_mhz: float = DEFAULT_OOC_MHZ) -> VivadoProject:
     """Write the Vivado project of ``model`` on a Xilinx ``board`` (or the OOC project of a part)."""

@@ -20,7 +20,7 @@ import numpy as np
 
 from quantkan.cpp import build_executable
 from quantkan.fixed import FixedType
-from quantkan.golden import OnlineLearner
+from quantkan.golden import LearningRates, OnlineLearner
 from quantkan.hls.emit import export
 from quantkan.models import Model
 
@@ -147,7 +147,7 @@ class CsimScore:
 
 
 def compare_stream(model: Model, project: str | Path, x_raw: np.ndarray, target_raw: np.ndarray,
-                   learn: np.ndarray, *, lr: float, rounding: str = "type", seed: int = 0,
+                   learn: np.ndarray, *, lr: LearningRates, rounding: str = "type", seed: int = 0,
                    delay: int | Sequence[int] = 0, checkpoints: int = 4,
                    flags: tuple[str, ...] = ("-O2",)) -> CsimScore:
     """Export ``model`` (left untouched) to ``project``, compile it and stream raw samples through it

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from quantkan.fixed import FixedType, Rounding
-from quantkan.golden import DenseLayerFixed, KANLayerFixed, OnlineLearner, _Updater, stochastic_types
+from quantkan.golden import DenseLayerFixed, KANLayerFixed, LearningRates, OnlineLearner, _Updater, stochastic_types
 from quantkan.models import KAN, Model
 
 __all__ = ["export", "random_stream", "DEFAULT_PART", "DEFAULT_CLOCK_NS", "TOP", "TB_SAMPLES"]
@@ -173,7 +173,7 @@ def _arrays(model: Model, learner: OnlineLearner) -> tuple[list[_Array], list[_A
 
 
 def export(model: Model, out_dir: str | Path, part: str = DEFAULT_PART, clock_ns: float = DEFAULT_CLOCK_NS,
-           lr: float = 2.0 ** -4, rounding: str = "type", seed: int = 0,
+           lr: LearningRates = 2.0 ** -4, rounding: str = "type", seed: int = 0,
            stream: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
            delay: int | Sequence[int] = 0) -> Path:
     """Write the HLS project for ``model`` learning with (lr, rounding, seed) and update delay D.
@@ -207,7 +207,7 @@ def export(model: Model, out_dir: str | Path, part: str = DEFAULT_PART, clock_ns
     (out / "tb" / "tb_quantkan.cpp").write_text((template / "tb_quantkan.cpp").read_text())
     n_params = sum(int(p.values.size) for p in params)
     meta = {"format": "quantkan-hls", "version": 1, "config": model.config(), "top": TOP,
-            "part": part, "clock_ns": clock_ns, "lr": learner.lr.value, "rounding": rounding,
+            "part": part, "clock_ns": clock_ns, "lr": learner.lr, "rounding": rounding,
             "seed": seed, "delay": learner.delays, "n_params": n_params,
             "parameters": [{"name": p.name, "shape": list(p.values.shape)} for p in params]}
     (out / "quantkan.json").write_text(json.dumps(meta, indent=2) + "\n")

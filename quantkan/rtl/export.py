@@ -18,6 +18,7 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from quantkan import persist
+from quantkan.golden import LearningRates
 from quantkan.models import KAN, MLP, Model
 from quantkan.rtl.coefbank import bank_address, pack_fields
 from quantkan.rtl.kan import KANLearner, Learner
@@ -28,7 +29,7 @@ __all__ = ["export_verilog", "learner_for", "param_address", "DEFAULT_NAME"]
 DEFAULT_NAME = "quantkan_kan"
 
 
-def learner_for(model: Model, schedule: str = "pipelined", lr: float = 2.0 ** -4, rounding: str = "type",
+def learner_for(model: Model, schedule: str = "pipelined", lr: LearningRates = 2.0 ** -4, rounding: str = "type",
                 seed: int = 0, pipeline: str = "deep") -> Learner:
     """The learner of a model's kind: :class:`KANLearner` or :class:`MLPLearner`."""
     settings = dict(schedule=schedule, lr=lr, rounding=rounding, seed=seed, pipeline=pipeline)
@@ -39,7 +40,7 @@ def learner_for(model: Model, schedule: str = "pipelined", lr: float = 2.0 ** -4
     raise TypeError(f"the RTL generator builds KAN and MLP learners, not {type(model).__name__}")
 
 
-def export_verilog(model: Model, out_dir: str | Path, schedule: str = "pipelined", lr: float = 2.0 ** -4,
+def export_verilog(model: Model, out_dir: str | Path, schedule: str = "pipelined", lr: LearningRates = 2.0 ** -4,
                    rounding: str = "type", seed: int = 0, name: str = DEFAULT_NAME, pipeline: str = "deep") -> Path:
     """Write ``<name>.v``, ``quantkan_rtl.json`` and ``model.qkan`` into ``out_dir``."""
     learner = learner_for(model, schedule=schedule, lr=lr, rounding=rounding, seed=seed, pipeline=pipeline)
@@ -52,7 +53,7 @@ def export_verilog(model: Model, out_dir: str | Path, schedule: str = "pipelined
     t = learner.timing
     meta = {
         "format": "quantkan-rtl", "version": 1, "top": name, "verilog": f"{name}.v", "model": "model.qkan",
-        "schedule": schedule, "pipeline": pipeline, "lr": learner.golden.lr.value, "rounding": rounding, "seed": seed,
+        "schedule": schedule, "pipeline": pipeline, "lr": learner.golden.lr, "rounding": rounding, "seed": seed,
         "timing": {"latency": t.latency, "step": t.step, "ii": t.ii, "delays": t.delays,
                    "pipeline_delays": t.pipeline_delays, "read": t.read, "write": t.write},
         "kind": model.kind,

@@ -25,7 +25,7 @@ from amaranth.lib.data import ArrayLayout
 from amaranth.lib.wiring import In, Out
 
 from quantkan.fixed import FixedType, sub_type
-from quantkan.golden import KANLayerFixed, OnlineLearner
+from quantkan.golden import KANLayerFixed, LearningRates, OnlineLearner
 from quantkan.models import KAN, Model
 from quantkan.rtl.arith import fixed_shape, raw_value
 from quantkan.rtl.coefbank import CoefficientBank, bank_address, bank_geometry, pack_fields
@@ -72,7 +72,7 @@ class Learner(wiring.Component):
     forward and backward pass (``_forward``, ``_backward``); everything else is here.
     """
 
-    def __init__(self, model: Model, schedule: str, lr: float, rounding: str, seed: int,
+    def __init__(self, model: Model, schedule: str, lr: LearningRates, rounding: str, seed: int,
                  param_shape: Shape, pipeline: str = "deep") -> None:
         self._MustUse__silence = True  # a refused configuration is not an unused elaboratable
         if schedule not in SCHEDULES:
@@ -182,7 +182,7 @@ class KANLearner(Learner):
     Parameter ``p`` of :meth:`param_address` is the layer (``model.coefficients[p]``).
     """
 
-    def __init__(self, model: KAN, schedule: str = "pipelined", lr: float = 2.0 ** -4,
+    def __init__(self, model: KAN, schedule: str = "pipelined", lr: LearningRates = 2.0 ** -4,
                  rounding: str = "type", seed: int = 0, pipeline: str = "deep") -> None:
         self._MustUse__silence = True  # a refused configuration is not an unused elaboratable
         if not isinstance(model, KAN):

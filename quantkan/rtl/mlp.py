@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
 
-from quantkan.golden import DenseLayerFixed
+from quantkan.golden import DenseLayerFixed, LearningRates
 from quantkan.models import MLP
 from quantkan.rtl.arith import fit, fixed_shape
 from quantkan.rtl.coefbank import pack_fields
@@ -59,7 +59,7 @@ class MLPLearner(Learner):
     layer l at 2l, shape (n_out, n_in); its biases at 2l + 1, shape (n_out,)).
     """
 
-    def __init__(self, model: MLP, schedule: str = "pipelined", lr: float = 2.0 ** -4,
+    def __init__(self, model: MLP, schedule: str = "pipelined", lr: LearningRates = 2.0 ** -4,
                  rounding: str = "type", seed: int = 0, pipeline: str = "deep") -> None:
         self._MustUse__silence = True  # a refused configuration is not an unused elaboratable
         if not isinstance(model, MLP):

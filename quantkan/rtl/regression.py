@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from quantkan.golden import LearningRates
 from quantkan.models import Model
 from quantkan.rtl.cosim import Cosim, CosimRun
 from quantkan.rtl.export import export_verilog
@@ -33,7 +34,7 @@ class Case:
     run: CosimRun
 
 
-def run_regression(model: Model, x, target, out_dir: str | Path, lr: float, rounding: str, seed: int,
+def run_regression(model: Model, x, target, out_dir: str | Path, lr: LearningRates, rounding: str, seed: int,
                    schedules: tuple[str, ...] = SCHEDULES, simulators: tuple[str, ...] = ("verilator",),
                    patterns: tuple[str, ...] = PATTERNS, checkpoints: int = 4,
                    log: TextIO | None = sys.stderr, waves: bool = False,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quantkan.golden import OnlineLearner
+from quantkan.golden import LearningRates, OnlineLearner
 from quantkan.models import KAN, Model
 
 __all__ = ["Drive", "Observed", "Score", "StreamFeatures", "random_drive", "task_drive", "score"]
@@ -200,7 +200,7 @@ def task_drive(model: Model, x: np.ndarray, target: np.ndarray, seed: int = 0, g
     return Drive(x_raw, t_raw, learn, _gaps(n, rng, gaps), [n * (c + 1) // checkpoints for c in range(checkpoints)])
 
 
-def score(start: Model, drive: Drive, observed: Observed, delays: list[int], lr: float, rounding: str,
+def score(start: Model, drive: Drive, observed: Observed, delays: list[int], lr: LearningRates, rounding: str,
           seed: int) -> Score:
     """Replay ``drive`` through the golden learner from the model ``start`` (left untouched), at the
     observed accept cycles and with ``delays``, and compare every output and checkpoint."""
