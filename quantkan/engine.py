@@ -4,8 +4,8 @@ The golden learner (:mod:`quantkan.golden`) stays the specification.  The engine
 *from* golden learners: it reads each layer's FixedTypes (``acc_t``, ``slope_t``,
 ``back_t``, ``g_t``, the updater's types, :func:`~quantkan.golden.stochastic_types`), the
 model's spline tables, the grid lookup (``GridMap.locate`` evaluated on every raw input
-value) and the LFSR states, and turns them into descriptor arrays for the loops in
-:mod:`quantkan.engine_kernels` (numba).  So a change to the golden types, tables or grid
+value), the LFSR states and their leaps (:func:`~quantkan.lfsr.leap_tables`), and turns
+them into descriptor arrays for the loops in :mod:`quantkan.engine_kernels` (numba).  So a change to the golden types, tables or grid
 map reaches the engine without a second copy of the math.
 
 A :class:`Population` steps many learners of one shape together (different seeds,
@@ -29,7 +29,7 @@ import numpy as np
 from quantkan import fixed
 from quantkan.fixed import FixedType, Overflow, Rounding
 from quantkan.golden import DenseLayerFixed, KANLayerFixed, LearningRates, OnlineLearner, stochastic_types
-from quantkan.lfsr import LFSRBank
+from quantkan.lfsr import LFSRBank, leap_tables
 from quantkan.models import KAN, Model
 
 if TYPE_CHECKING:
@@ -308,7 +308,7 @@ class Population:
         n = x.shape[1]
         y = np.zeros((self.size, n, int(self.n_out[-1])), dtype=np.int64)
         common = (self.casts, self.has_acc, self.err_cast, self.err_sh, self.lr_mul, self.stoch, self.dbits,
-                  self.lfsr, self.app_sh, self.delays, self.valid)
+                  leap_tables(), self.lfsr, self.app_sh, self.delays, self.valid)
         if self.kind == "kan":
             k.run_kan(self.n_done, x, t, learn, stream_of, self.n_in, self.n_out, self.coff, self.lane_off,
                       self.in_off, self.n_coef, self.S1, self.coef, self.loc_k, self.loc_row, self.loc_min,

@@ -26,8 +26,8 @@ DESC_FIELDS = ("drop", "rounding", "overflow", "width", "signed", "min", "max")
 ACC, OUT, SLOPE, BACK = 0, 1, 2, 3
 N_SLOTS = 10
 
-_POLY = np.uint64(0x80200003)
 _ONE = np.uint64(1)
+_BYTE, _8, _16, _24 = np.uint64(255), np.uint64(8), np.uint64(16), np.uint64(24)
 _BIG = np.int64(1 << 62)
 
 
@@ -93,16 +93,18 @@ _cast_inline = njit(cache=True, inline="always", error_model="numpy")(cast.py_fu
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _delta(v: np.int64, casts: np.ndarray, bank: int, stoch: bool, dbits: np.int64,
+def _delta(v: np.int64, casts: np.ndarray, bank: int, stoch: bool, dbits: np.int64, jump: np.ndarray,
            lfsr: np.ndarray, lane: int) -> np.int64:
-    """The update delta of one lane from lr * g (already scaled): golden ``_Updater.delta``."""
+    """The update delta of one lane from lr * g (already scaled): golden ``_Updater.delta``; the
+    lane leaps ``dbits`` steps by the byte tables ``jump`` = ``lfsr.leap_tables()[dbits]`` and
+    hands out its low ``dbits`` bits."""
     pre = 4 + 3 * bank
-    if stoch:
+    if stoch and dbits > 0:
         s = lfsr[lane]
-        s = (s >> _ONE) ^ ((s & _ONE) * _POLY)
+        s = (jump[0, s & _BYTE] ^ jump[1, (s >> _8) & _BYTE] ^ jump[2, (s >> _16) & _BYTE]
+             ^ jump[3, (s >> _24) & _BYTE])
         lfsr[lane] = s
-        if dbits > 0:
-            v = _cast_inline(v, casts[pre]) + np.int64(s & ((_ONE << np.uint64(dbits)) - _ONE))
+        v = _cast_inline(v, casts[pre]) + np.int64(s & ((_ONE << np.uint64(dbits)) - _ONE))
     return _cast_inline(v, casts[pre + 1])
 
 
@@ -139,7 +141,7 @@ def _kan_land(p, l, slot, n_in, n_out, coff, lane_off, in_off, n_coef, S1,
 @njit(cache=True, error_model="numpy")
 def run_kan(n0, x, tgt, learn, stream_of, n_in, n_out, coff, lane_off, in_off, n_coef, S1,
             coef, loc_k, loc_row, loc_min, loc_id, basis, deriv, tab_id,
-            casts, has_acc, err_cast, err_sh, lr_mul, stoch, dbits, lfsr, app_sh,
+            casts, has_acc, err_cast, err_sh, lr_mul, stoch, dbits, leap, lfsr, app_sh,
             delays, valid, pend_idx, pend_delta, y_out):
     """Samples n0..n0+N-1 of every learner p (its stream ``stream_of[p]``), as golden steps."""
     P = coef.shape[0]
@@ -198,12 +200,14 @@ def run_kan(n0, x, tgt, learn, stream_of, n_in, n_out, coff, lane_off, in_off, n
                         grad[i] = cast(gsum, casts[p, l, BACK])
                 slot = now % (delays[p, l] + 1)
                 cl, lf, pd, db, mul = casts[p, l], lfsr[p], pend_delta[p, slot], dbits[p, l, 0], lr_mul[p, l]
+                jump = leap[db]
                 for j in range(no):
                     for i in range(ni):
                         r = rows[l, i]
                         lane = lane_off[l] + (j * ni + i) * S1
                         for m in range(S1):
-                            pd[lane + m] = _delta(err[j] * basis[t, r, m] * mul, cl, 0, stoch[p], db, lf, lane + m)
+                            pd[lane + m] = _delta(err[j] * basis[t, r, m] * mul, cl, 0, stoch[p], db, jump, lf,
+                                                  lane + m)
                 for i in range(ni):
                     pend_idx[p, slot, in_off[l] + i] = ks[l, i]
                 valid[p, l, slot] = True
@@ -226,7 +230,7 @@ def _mlp_land(p, l, slot, n_in, n_out, woff, boff, lane_off, wts, bias, casts, a
 
 @njit(cache=True, error_model="numpy")
 def run_mlp(n0, x, tgt, learn, stream_of, n_in, n_out, woff, boff, lane_off, relu,
-            wts, bias, fwd_sh, casts, has_acc, err_cast, err_sh, lr_mul, stoch, dbits, lfsr, app_sh,
+            wts, bias, fwd_sh, casts, has_acc, err_cast, err_sh, lr_mul, stoch, dbits, leap, lfsr, app_sh,
             delays, valid, pend_delta, y_out):
     """Samples n0..n0+N-1 of every learner p, as golden MLP steps (ReLU on hidden layers)."""
     P = wts.shape[0]
@@ -281,11 +285,12 @@ def run_mlp(n0, x, tgt, learn, stream_of, n_in, n_out, woff, boff, lane_off, rel
                     for i in range(ni):
                         lane = lane_off[l, 0] + j * ni + i
                         pend_delta[p, slot, lane] = _delta(err[j] * xs[l, i] * lr_mul[p, l], casts[p, l], 0,
-                                                           stoch[p], dbits[p, l, 0], lfsr[p], lane)
+                                                           stoch[p], dbits[p, l, 0], leap[dbits[p, l, 0]], lfsr[p],
+                                                           lane)
                 for j in range(no):
                     lane = lane_off[l, 1] + j
                     pend_delta[p, slot, lane] = _delta(err[j] * lr_mul[p, l], casts[p, l], 1, stoch[p],
-                                                       dbits[p, l, 1], lfsr[p], lane)
+                                                       dbits[p, l, 1], leap[dbits[p, l, 1]], lfsr[p], lane)
                 valid[p, l, slot] = True
                 for i in range(ni):
                     err[i] = grad[i]

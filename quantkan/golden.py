@@ -129,10 +129,9 @@ class _Updater:
         scaled, t = self.lr.scale(g, g_t)
         if self.rounding == "stochastic":
             pre_t, sum_t, drop = stochastic_types(t, self.update_t)
-            if drop > 0:
+            if drop > 0:  # the lanes leap ``drop`` steps and hand out ``drop`` bits (quantkan.lfsr)
                 scaled = fixed.cast(scaled, t, pre_t) + self.lfsr.bits(drop)
                 return fixed.cast(scaled, sum_t, self.update_t.with_modes(rounding=Rounding.TRN))
-            self.lfsr.step()
         return fixed.cast(scaled, t, self.update_t)
 
     def apply(self, param: np.ndarray, delta: np.ndarray) -> np.ndarray:

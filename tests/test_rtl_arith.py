@@ -26,6 +26,7 @@ from quantkan.rtl.arith import (
     Cast,
     cast_expr,
     fixed_shape,
+    lfsr32_leap,
     lfsr32_next,
     stochastic_cast_expr,
 )
@@ -213,9 +214,6 @@ class _FixedBits:
     def bits(self, d: int) -> np.ndarray:
         return self._bits & ((1 << d) - 1)
 
-    def step(self) -> None:
-        pass
-
 
 class _Stochastic(Elaboratable):
     def __init__(self, src: FixedType, dst: FixedType, random_width: int) -> None:
@@ -281,15 +279,19 @@ def test_stochastic_cast_needs_enough_random_bits():
 
 
 # -- LFSR ----------------------------------------------------------------------
-def test_lfsr32_matches_lfsr_bank():
+@pytest.mark.parametrize("leap", [1, 2, 5, 18, 31, 32])
+def test_lfsr32_matches_lfsr_bank(leap):
+    """Each enabled clock leaps as the golden bank does when it draws ``leap`` bits."""
     bank = LFSRBank(seed=12345, layer=1, shape=(1,))
     seed = int(bank.state[0])
-    dut = LFSR32(seed)
+    dut = LFSR32(seed, leap=leap)
     rng = np.random.default_rng(SEED + 2)
     enables = [1] * 500 + [int(b) for b in rng.integers(0, 2, size=100)]
     expected, seen = [], []
     for e in enables:
-        expected.append(int(bank.step()[0]) if e else expected[-1] if expected else seed)
+        if e:
+            bank.bits(leap)
+        expected.append(int(bank.state[0]))
 
     async def tb(ctx):
         seen.append(ctx.get(dut.state))
@@ -307,16 +309,20 @@ def test_lfsr32_matches_lfsr_bank():
     assert sum(enables) >= 500
 
 
-def test_lfsr32_rejects_zero_seed():
+def test_lfsr32_rejects_zero_seed_and_bad_leaps():
     with pytest.raises(ValueError, match="non-zero"):
         LFSR32(0)
     with pytest.raises(ValueError):
         LFSR32(1 << 32)
+    with pytest.raises(ValueError, match="an LFSR leap is 0..32 steps, got 33"):
+        LFSR32(1, leap=33)
 
 
 def test_lfsr32_next_rejects_wrong_width():
     with pytest.raises(ValueError, match="32 bits"):
         lfsr32_next(Signal(31))
+    with pytest.raises(ValueError, match="32 bits"):
+        lfsr32_leap(Signal(33), 4)
 
 
 # -- Verilog -------------------------------------------------------------------

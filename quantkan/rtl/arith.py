@@ -18,6 +18,8 @@ Helpers:
 - :func:`stochastic_cast_expr` -- the golden model's stochastic rounding (add random bits
   below the kept LSB, truncate, then ``dst``'s overflow mode);
 - :func:`lfsr32_next` -- one step of the Galois LFSR of :mod:`quantkan.lfsr`;
+- :func:`lfsr32_leap` -- ``k`` steps of it at once, one XOR network (the leap-forward of a
+  lane that draws ``k`` random bits per sample);
 - :class:`Cast` and :class:`LFSR32` -- tiny components around them.
 """
 
@@ -29,7 +31,7 @@ from amaranth.lib.wiring import In, Out
 
 from quantkan.fixed import FixedType, Overflow, Rounding
 from quantkan.golden import stochastic_types
-from quantkan.lfsr import MASK32, POLY
+from quantkan.lfsr import MASK32, POLY, leap_masks
 
 __all__ = [
     "fixed_shape",
@@ -40,6 +42,7 @@ __all__ = [
     "less_than",
     "stochastic_cast_expr",
     "lfsr32_next",
+    "lfsr32_leap",
     "Cast",
     "LFSR32",
 ]
@@ -281,12 +284,24 @@ def stochastic_cast_expr(value: Value, random_bits: Value, src: FixedType, dst: 
 
 
 # -- LFSR ----------------------------------------------------------------------
-def lfsr32_next(state: Value) -> Value:
-    """One Galois step of :mod:`quantkan.lfsr`: ``(s >> 1) ^ (POLY if s & 1 else 0)``."""
+def _lfsr_state(state: Value) -> Value:
     s = Value.cast(state).as_unsigned()
     if len(s) != 32:
         raise ValueError(f"LFSR state must be 32 bits, got {len(s)}")
+    return s
+
+
+def lfsr32_next(state: Value) -> Value:
+    """One Galois step of :mod:`quantkan.lfsr`: ``(s >> 1) ^ (POLY if s & 1 else 0)``."""
+    s = _lfsr_state(state)
     return ((s >> 1) ^ Mux(s[0], Const(POLY, 32), Const(0, 32)))[:32]
+
+
+def lfsr32_leap(state: Value, k: int) -> Value:
+    """``k`` Galois steps (0..32) as one XOR network: each new bit is the parity of the old
+    bits :func:`quantkan.lfsr.leap_masks` names, so the leap costs no more cycles than a step."""
+    s = _lfsr_state(state)
+    return Cat(*((s & Const(mask, 32)).xor() for mask in leap_masks(k)))
 
 
 class Cast(wiring.Component):
@@ -305,21 +320,25 @@ class Cast(wiring.Component):
 class LFSR32(wiring.Component):
     """One lane of :class:`quantkan.lfsr.LFSRBank` in hardware.
 
-    ``state`` is the register itself: ``seed_state`` after reset, and it advances one
-    Galois step at every ``sync`` clock edge where ``step`` is 1.
+    ``state`` is the register itself: ``seed_state`` after reset, and it advances ``leap``
+    Galois steps (one XOR network, :func:`lfsr32_leap`) at every ``sync`` clock edge where
+    ``step`` is 1.
     """
 
-    def __init__(self, seed_state: int) -> None:
+    def __init__(self, seed_state: int, leap: int = 1) -> None:
         seed = int(seed_state)
         if not 0 < seed <= MASK32:
             self._MustUse__silence = True  # a refused object is not an unused elaboratable
             raise ValueError(f"LFSR seed state must be a non-zero 32-bit value, got {seed_state!r}"
                              " (0 is a fixed point of the LFSR)")
-        self.seed_state = seed
+        if not (isinstance(leap, int) and 0 <= leap <= 32):
+            self._MustUse__silence = True
+            raise ValueError(f"an LFSR leap is 0..32 steps, got {leap!r}")
+        self.seed_state, self.leap = seed, leap
         super().__init__({"step": In(1), "state": Out(32, init=seed)})
 
     def elaborate(self, platform) -> Module:
         m = Module()
         with m.If(self.step):
-            m.d.sync += self.state.eq(lfsr32_next(self.state))
+            m.d.sync += self.state.eq(lfsr32_leap(self.state, self.leap))
         return m

@@ -2,8 +2,8 @@
 
 Mirrors :class:`quantkan.golden._Updater`: a power-of-two learning rate is a re-labelled
 binary point (no logic), a constant is one more multiplier stage; stochastic rounding adds
-the low bits of a 32-bit LFSR lane (:mod:`quantkan.lfsr`) that steps once per learning
-sample, exactly as the golden model's lanes do.
+the low ``d`` bits of a 32-bit LFSR lane (:mod:`quantkan.lfsr`) that leaps ``d`` steps per
+learning sample (one XOR network), exactly as the golden model's lanes do.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from amaranth.hdl import Module, Signal, Value
 
 from quantkan.fixed import FixedType, sub_type
 from quantkan.golden import LearningRate, stochastic_types
-from quantkan.rtl.arith import cast_expr, fixed_shape, lfsr32_next, raw_value, stochastic_cast_expr
+from quantkan.rtl.arith import cast_expr, fixed_shape, lfsr32_leap, raw_value, stochastic_cast_expr
 from quantkan.rtl.pipeline import Builder, Timed
 
 __all__ = ["scaled", "delta", "applied"]
@@ -29,13 +29,13 @@ def scaled(bld: Builder, g: Timed, lr: LearningRate, name: str) -> Timed:
 def delta(m: Module, bld: Builder, src: Timed, update_t: FixedType, stochastic: bool, lfsr_init: int | None,
           step: Value, name: str, register: bool = True) -> Value:
     """The delta, registered (valid at ``src.t + 1``) or combinational (at ``src.t``, for a
-    bank that registers it).  ``step`` (the learning sample, in cycle ``src.t``) advances the
-    LFSR lane; its next state supplies the random bits."""
+    bank that registers it).  ``step`` (the learning sample, in cycle ``src.t``) leaps the
+    LFSR lane as many steps as the rounding drops bits; its next state supplies them."""
     _, _, drop = stochastic_types(src.type, update_t)
     if not stochastic or drop <= 0:
         return bld.cast(src, update_t, name, register=register).value
     state = Signal(32, init=int(lfsr_init), name=bld.name(f"lfsr_{name}"))
-    nxt = lfsr32_next(state)
+    nxt = lfsr32_leap(state, drop)
     with m.If(step):
         m.d.sync += state.eq(nxt)
     value = stochastic_cast_expr(src.value, nxt, src.type, update_t)

@@ -49,12 +49,19 @@ D reinterpret(const S& s) {
     return d;
 }
 
-// Galois LFSR step, x^32 + x^22 + x^2 + x + 1 (see quantkan/lfsr.py).
-inline ap_uint<32> lfsr_step(ap_uint<32> s) {
+// The leap of a lane that draws K bits per sample: K steps of the Galois LFSR
+// x^32 + x^22 + x^2 + x + 1 (s = (s >> 1) ^ (s & 1 ? 0x80200003 : 0), see quantkan/lfsr.py),
+// unrolled into one XOR network; on a native 32-bit word, which C simulation runs much faster
+// than ap_uint.
+template <int K>
+ap_uint<32> lfsr_leap(ap_uint<32> state) {
 #pragma HLS INLINE
-    ap_uint<32> next = s >> 1;
-    if (s[0]) next ^= ap_uint<32>(0x80200003u);
-    return next;
+    unsigned int s = state.to_uint();
+    for (int i = 0; i < K; i++) {
+#pragma HLS UNROLL
+        s = (s >> 1) ^ ((0u - (s & 1u)) & 0x80200003u);
+    }
+    return ap_uint<32>(s);
 }
 
 // delta = cast(lr * g, update): lr a shift (scaled_t reinterprets g) or a constant.
@@ -67,18 +74,16 @@ typename C::update_t make_delta(typename C::g_t g, ap_uint<32>& lfsr) {
     } else {
         s = g * typename C::lr_t(C::lr_value);
     }
-    if (C::stochastic) {
-        lfsr = lfsr_step(lfsr);
-        if (C::drop > 0) {
-            typename C::pre_t p = s;  // bits beyond the 32 random ones are truncated first
-            typename C::sto_t wide = p;  // exact: same LSB, signed and wider
-            ap_int<C::sto_t::width> raw = wide.range(C::sto_t::width - 1, 0);
-            ap_uint<32> mask = (C::drop >= 32) ? ap_uint<32>(0xFFFFFFFFu)
-                                               : ap_uint<32>((1ull << (C::drop > 0 ? C::drop : 0)) - 1);
-            ap_int<C::sto_t::width> sum = raw + ap_int<34>(lfsr & mask);  // fits: sto_t has room
-            typename C::update_trn_t d = reinterpret<typename C::sto_t>(sum);
-            return d;
-        }
+    if (C::stochastic && C::drop > 0) {
+        lfsr = lfsr_leap<C::drop>(lfsr);  // as many steps as random bits drawn
+        typename C::pre_t p = s;  // bits beyond the 32 random ones are truncated first
+        typename C::sto_t wide = p;  // exact: same LSB, signed and wider
+        ap_int<C::sto_t::width> raw = wide.range(C::sto_t::width - 1, 0);
+        ap_uint<32> mask = (C::drop >= 32) ? ap_uint<32>(0xFFFFFFFFu)
+                                           : ap_uint<32>((1ull << (C::drop > 0 ? C::drop : 0)) - 1);
+        ap_int<C::sto_t::width> sum = raw + ap_int<34>(lfsr & mask);  // fits: sto_t has room
+        typename C::update_trn_t d = reinterpret<typename C::sto_t>(sum);
+        return d;
     }
     typename C::update_t d = s;
     return d;
