@@ -30,6 +30,7 @@ __all__ = [
     "add",
     "sub",
     "cast",
+    "cast_flagged",
     "shift_left",
     "shift_right",
     "pack",
@@ -353,19 +354,38 @@ def cast(raw: object, src: FixedType, dst: FixedType) -> np.ndarray:
     """Convert raw values of ``src`` to ``dst``: quantize, then handle overflow."""
     r = _raw(raw, src)
     dst.require_int64("cast")
+    return dst._overflow(_rounded(r, src, dst), r < 0)
+
+
+def cast_flagged(raw: object, src: FixedType, dst: FixedType) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`cast` and, per value, whether it overflowed: the value rounded to ``dst``'s LSB
+    lies outside ``dst``'s raw range, whatever the overflow mode then does with it (saturate,
+    wrap, zero).  SAT_SYM's mapping of an in-range ``min`` to ``-max`` is not an overflow.
+    The diagnostics counters (:mod:`quantkan.diagnostics`) count these flags."""
+    r = _raw(raw, src)
+    dst.require_int64("cast")
+    q = _rounded(r, src, dst)
     drop = src.frac - dst.frac
-    negative = r < 0
+    if drop < 0:  # judged on the source: a WRAP shift keeps only the low bits
+        n = min(-drop, 63)
+        out = (r > (dst.max_raw >> n)) | (r < -((-dst.min_raw) >> n))
+    else:
+        out = (q > dst.max_raw) | (q < dst.min_raw)
+    return dst._overflow(q, r < 0), out
+
+
+def _rounded(r: np.ndarray, src: FixedType, dst: FixedType) -> np.ndarray:
+    """``r`` in units of ``dst``'s LSB, rounded by ``dst``'s mode, before overflow handling."""
+    drop = src.frac - dst.frac
     if drop > 0:
         d = min(drop, 63)  # beyond 63 dropped bits the decision no longer changes
         q = r >> d
         rem = r & np.int64((1 << d) - 1)
         half = np.int64(1 << (d - 1))
-        q = _round_up(dst.rounding, q, rem > half, rem == half, rem != 0, negative, (q & 1) == 1)
-    elif drop < 0:
-        q = _shift_up(r, -drop, dst)
-    else:
-        q = r
-    return dst._overflow(q, negative)
+        return _round_up(dst.rounding, q, rem > half, rem == half, rem != 0, r < 0, (q & 1) == 1)
+    if drop < 0:
+        return _shift_up(r, -drop, dst)
+    return r
 
 
 def _shift_up(r: np.ndarray, n: int, dst: FixedType) -> np.ndarray:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from quantkan import fixed
+from quantkan.diagnostics import Diagnostics, LayerCounts
 from quantkan.fixed import FixedType, Overflow, Rounding
 from quantkan.lfsr import LFSRBank
 from quantkan.models import KAN, MLP, Model
@@ -114,6 +115,7 @@ class _Updater:
                  rounding: str, lfsr: LFSRBank | None) -> None:
         self.lr, self.update_t, self.param_t = lr, update_t, param_t
         self.rounding, self.lfsr = rounding, lfsr
+        self.counts = LayerCounts()  # the layer's diagnostics; a layer hands its own in
 
     def check(self, g_t: FixedType, params: str) -> None:
         """Refuse, at construction, an update of ``params`` (named in the error) whose exact
@@ -127,6 +129,11 @@ class _Updater:
 
     def delta(self, g: np.ndarray, g_t: FixedType) -> np.ndarray:
         scaled, t = self.lr.scale(g, g_t)
+        d = self._delta(scaled, t)
+        self.counts.add_deltas(scaled, d)
+        return d
+
+    def _delta(self, scaled: np.ndarray, t: FixedType) -> np.ndarray:
         if self.rounding == "stochastic":
             pre_t, sum_t, drop = stochastic_types(t, self.update_t)
             if drop > 0:  # the lanes leap ``drop`` steps and hand out ``drop`` bits (quantkan.lfsr)
@@ -135,7 +142,9 @@ class _Updater:
         return fixed.cast(scaled, t, self.update_t)
 
     def apply(self, param: np.ndarray, delta: np.ndarray) -> np.ndarray:
-        return fixed.cast(*fixed.sub(param, self.param_t, delta, self.update_t), self.param_t)
+        value, over = fixed.cast_flagged(*fixed.sub(param, self.param_t, delta, self.update_t), self.param_t)
+        self.counts.param_sat += int(over.sum())
+        return value
 
 
 def stochastic_types(t: FixedType, update_t: FixedType) -> tuple[FixedType, FixedType, int]:
@@ -213,6 +222,8 @@ class KANLayerFixed:
         lt = model.layer_types[index]
         self.acc_t, self.slope_t, self.back_t, self.g_t = lt.acc, lt.slope, lt.back, lt.g
         updater.check(self.g_t, f"KAN layer {index}'s coefficients")
+        self.counts = updater.counts
+        self.below: LayerCounts | None = None  # the layer below's counts: its error casts are made here
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         k, row = self.map.locate(x)
@@ -220,11 +231,7 @@ class KANLayerFixed:
         b = self.basis[row]  # (in, S+1)
         c = self.coef[:, np.arange(self.n_in)[:, None], idx]  # (out, in, S+1), as read
         acc = (c * b).sum(axis=(1, 2))
-        if self.types.acc is not None:
-            acc = fixed.cast(acc, self.acc_t, self.types.acc)
-            y = fixed.cast(acc, self.types.acc, self.out_t)
-        else:
-            y = fixed.cast(acc, self.acc_t, self.out_t)
+        y = _output_cast(acc, self.acc_t, self.types.acc, self.out_t, self.counts)
         return y, (idx, row, b, c)
 
     def backward(self, ctx: Any, err: np.ndarray, need_grad: bool):
@@ -232,7 +239,7 @@ class KANLayerFixed:
         grad = None
         if need_grad:
             slope = fixed.cast((c * self.deriv[row]).sum(axis=2), self.slope_t, self.types.grad)
-            grad = fixed.cast((err[:, None] * slope).sum(axis=0), self.back_t, self.types.error)
+            grad = _error_cast((err[:, None] * slope).sum(axis=0), self.back_t, self.types.error, self.below)
         delta = self.updater.delta(err[:, None, None] * b[None], self.g_t)  # (out, in, S+1)
         return grad, (idx, delta)
 
@@ -256,6 +263,8 @@ class DenseLayerFixed:
         self.prod_t, self.acc_t, self.back_t, self.gw_t = lt.prod, lt.acc, lt.back, lt.gw
         w_updater.check(self.gw_t, f"MLP layer {index}'s weights")
         b_updater.check(ty.error, f"MLP layer {index}'s biases")
+        self.counts = b_updater.counts = w_updater.counts  # weights and biases count together
+        self.below: LayerCounts | None = None  # the layer below's counts: its error casts are made here
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         w = self.w.copy()  # as read: backprop uses pre-update weights
@@ -264,16 +273,13 @@ class DenseLayerFixed:
         if self.relu:
             acc = np.maximum(acc, 0)
         active = acc > 0  # the ReLU slope, decided on the exact sum
-        src = self.acc_t
-        if self.types.acc is not None:
-            acc, src = fixed.cast(acc, src, self.types.acc), self.types.acc
-        return fixed.cast(acc, src, self.out_t), (x, w, active)
+        return _output_cast(acc, self.acc_t, self.types.acc, self.out_t, self.counts), (x, w, active)
 
     def backward(self, ctx: Any, err: np.ndarray, need_grad: bool):
         x, w, active = ctx
         if self.relu:
             err = np.where(active, err, 0)
-        grad = fixed.cast(err @ w, self.back_t, self.types.error) if need_grad else None
+        grad = _error_cast(err @ w, self.back_t, self.types.error, self.below) if need_grad else None
         dw = self.w_updater.delta(np.outer(err, x), self.gw_t)
         db = self.b_updater.delta(err, self.types.error)
         return grad, (dw, db)
@@ -282,6 +288,27 @@ class DenseLayerFixed:
         dw, db = update
         self.w[...] = self.w_updater.apply(self.w, dw)
         self.b[...] = self.b_updater.apply(self.b, db)
+
+
+def _output_cast(acc: np.ndarray, acc_t: FixedType, acc_type: FixedType | None, out_t: FixedType,
+                 counts: LayerCounts) -> np.ndarray:
+    """A layer's outputs: the exact sum cast to the accumulator type (if set), then to ``out_t``;
+    an output overflowed (``counts.out_sat``) when either cast did."""
+    over = np.zeros(acc.shape, dtype=bool)
+    if acc_type is not None:
+        acc, over = fixed.cast_flagged(acc, acc_t, acc_type)
+        acc_t = acc_type
+    y, over_out = fixed.cast_flagged(acc, acc_t, out_t)
+    counts.out_sat += int((over | over_out).sum())
+    return y
+
+
+def _error_cast(raw: np.ndarray, src: FixedType, error_t: FixedType, counts: LayerCounts | None) -> np.ndarray:
+    """An error cast to ``error_t``; its overflows go to the counts of the layer that learns from it."""
+    err, over = fixed.cast_flagged(raw, src, error_t)
+    if counts is not None:
+        counts.err_sat += int(over.sum())
+    return err
 
 
 def _delays(delay: int | Sequence[int], n_layers: int) -> list[int]:
@@ -377,7 +404,11 @@ class OnlineLearner:
                     model, l, in_t, out_t, relu=not last,
                     w_updater=updater(ty.weight, (n_out, n_in), 2 * l),
                     b_updater=updater(ty.bias, (n_out,), 2 * l + 1)))
+        for lower, upper in zip(layers, layers[1:]):
+            upper.below = lower.counts
         self.pipeline = Pipeline(layers, self.delays)
+        self.learned = 0  # learning samples (diagnostics)
+        self.samples_counted = 0  # samples since the counters were last cleared
 
     @property
     def lr(self) -> float | list[float]:
@@ -388,6 +419,29 @@ class OnlineLearner:
     @property
     def samples_seen(self) -> int:
         return self.pipeline.n
+
+    def diagnostics(self) -> Diagnostics:
+        """A snapshot of the diagnostics counters (:mod:`quantkan.diagnostics`) and the largest
+        |parameter| per layer.  Updates still pending (D > 0) are counted when they land."""
+        layers = self.pipeline.layers
+        if isinstance(self.model, KAN):
+            lanes = [layer.n_out * layer.n_in * (layer.S + 1) for layer in layers]
+            peaks = [[layer.coef] for layer in layers]
+            peak_t = [[self.model.types.coef] for _ in layers]
+        else:
+            lanes = [layer.w.size + layer.b.size for layer in layers]
+            peaks = [[layer.w, layer.b] for layer in layers]
+            peak_t = [[self.model.types.weight, self.model.types.bias] for _ in layers]
+        max_abs = [max(float(np.abs(t.to_float(a)).max()) for a, t in zip(arrays, ts))
+                   for arrays, ts in zip(peaks, peak_t)]
+        return Diagnostics(self.samples_counted, self.learned, [LayerCounts(**vars(layer.counts)) for layer in layers],
+                           lanes, [layer.n_out for layer in layers], max_abs)
+
+    def clear_counters(self) -> None:
+        """Zero every diagnostics counter, as a write to the hardware's counter space does."""
+        self.learned = self.samples_counted = 0
+        for layer in self.pipeline.layers:
+            layer.counts.clear()
 
     def step_raw(self, x_raw: np.ndarray, target_raw: np.ndarray, learn: bool = True,
                  cycle: int | None = None) -> np.ndarray:
@@ -400,8 +454,11 @@ class OnlineLearner:
         if x.shape[0] != self.model.layers[0] or tgt.shape[0] != self.model.layers[-1]:
             raise ValueError(f"expected {self.model.layers[0]} inputs and {self.model.layers[-1]} targets, "
                              f"got {x.shape[0]} and {tgt.shape[0]}")
+        self.samples_counted += 1
+        self.learned += bool(learn)
+        last = self.pipeline.layers[-1].counts
         return self.pipeline.run_step(
-            x, lambda y: fixed.cast(*fixed.sub(y, ty.output, tgt, ty.output), ty.error), learn, cycle)
+            x, lambda y: _error_cast(*fixed.sub(y, ty.output, tgt, ty.output), ty.error, last), learn, cycle)
 
     def step(self, x: Sequence[float] | np.ndarray, target: Sequence[float] | np.ndarray,
              learn: bool = True) -> np.ndarray:
