@@ -28,6 +28,7 @@ import numpy as np
 
 from quantkan import fixed
 from quantkan.fixed import FixedType, Overflow, Rounding
+from quantkan.diagnostics import HW_LAYER, Diagnostics, LayerCounts
 from quantkan.golden import DenseLayerFixed, KANLayerFixed, LearningRates, OnlineLearner, stochastic_types
 from quantkan.lfsr import LFSRBank, leap_tables
 from quantkan.models import KAN, Model
@@ -160,6 +161,9 @@ class Population:
         self.delays = np.array([lr.delays for lr in learners], dtype=np.int64).reshape(P, L)
         slots = int(self.delays.max()) + 1
         self.valid = np.zeros((P, L, slots), dtype=np.bool_)
+        self.diag = np.zeros((P, L, len(HW_LAYER)), dtype=np.int64)  # engine_kernels.ATT ... ESAT
+        self.learned = 0  # learning samples (shared by every learner)
+        self.counted = 0  # samples since the counters were cleared
         for p, learner in enumerate(learners):
             ty = learner.model.types
             self.err_cast[p] = cast_descriptor(fixed.sub_type(ty.output, ty.output), ty.error)
@@ -299,8 +303,22 @@ class Population:
         y = self._run(np.array(x, dtype=np.int64, order="C"), np.array(t, dtype=np.int64, order="C"), lrn,
                       stream_of)
         self.samples += x.shape[1]
+        self.counted += x.shape[1]
+        self.learned += int(lrn.sum())
         self._write_back()
         return y
+
+    def diagnostics(self, p: int = 0) -> Diagnostics:
+        """Learner p's diagnostics counters, as its golden learner's ``diagnostics()`` reports them."""
+        shape = self.learners[p].diagnostics()  # lanes, outputs and largest parameters (arrays written back)
+        layers = [LayerCounts(*(int(v) for v in row), updates=self.learned * lanes)
+                  for row, lanes in zip(self.diag[p], shape.lanes)]
+        return Diagnostics(self.counted, self.learned, layers, shape.lanes, shape.outputs, shape.max_abs)
+
+    def clear_counters(self) -> None:
+        """Zero every learner's diagnostics counters (``OnlineLearner.clear_counters``)."""
+        self.diag[...] = 0
+        self.learned = self.counted = 0
 
     def _run(self, x: np.ndarray, t: np.ndarray, learn: np.ndarray, stream_of: np.ndarray) -> np.ndarray:
         from quantkan import engine_kernels as k
@@ -308,7 +326,7 @@ class Population:
         n = x.shape[1]
         y = np.zeros((self.size, n, int(self.n_out[-1])), dtype=np.int64)
         common = (self.casts, self.has_acc, self.err_cast, self.err_sh, self.lr_mul, self.stoch, self.dbits,
-                  leap_tables(), self.lfsr, self.app_sh, self.delays, self.valid)
+                  leap_tables(), self.lfsr, self.app_sh, self.delays, self.valid, self.diag)
         if self.kind == "kan":
             k.run_kan(self.n_done, x, t, learn, stream_of, self.n_in, self.n_out, self.coff, self.lane_off,
                       self.in_off, self.n_coef, self.S1, self.coef, self.loc_k, self.loc_row, self.loc_min,
@@ -326,9 +344,11 @@ class Population:
         The loops land due updates before each sample, so D + 1 predict-only samples land
         them all, in sample order (the clock moves on; nothing is pending to mind it)."""
         slots = self.valid.shape[2]
+        outputs = self.diag[:, :, HW_LAYER.index("out_sat")].copy()  # the drain's dummy samples are no samples
         self._run(np.zeros((1, slots, int(self.n_in[0])), np.int64),
                   np.zeros((1, slots, int(self.n_out[-1])), np.int64), np.zeros(slots, np.bool_),
                   np.zeros(self.size, np.int64))
+        self.diag[:, :, HW_LAYER.index("out_sat")] = outputs
         self._write_back()
 
     def _write_back(self) -> None:
@@ -381,6 +401,13 @@ class EngineLearner:
 
     def flush(self) -> None:
         self.population.flush()
+
+    def diagnostics(self) -> Diagnostics:
+        """The diagnostics counters, bit for bit the golden learner's (``OnlineLearner.diagnostics``)."""
+        return self.population.diagnostics(0)
+
+    def clear_counters(self) -> None:
+        self.population.clear_counters()
 
 
 def make_learner(model: Model, engine: str = "auto", **learning: Any) -> OnlineLearner | EngineLearner:

@@ -70,7 +70,8 @@ def mismatches(config: dict, learning: dict, n: int, seed: int, chunks: int = 3,
     if mutate is not None:
         mutate(engine.population)
     x, t, learn = random_stream(golden_model, n, rng)
-    outputs = params = 0
+    outputs = params = diagnostics = 0
+    counted = np.zeros(7, np.int64)  # which counters were non-zero somewhere (the comparison covered them)
     for chunk in np.array_split(np.arange(n), chunks):
         y_e = engine.run_raw(x[chunk], t[chunk], learn[chunk])
         y_g = np.array([golden.step_raw(x[i], t[i], bool(learn[i])) for i in chunk])
@@ -78,9 +79,14 @@ def mismatches(config: dict, learning: dict, n: int, seed: int, chunks: int = 3,
         golden.flush()
         engine.flush()
         params += sum(int(np.sum(a != b)) for a, b in zip(golden_model.parameters(), engine_model.parameters()))
+        want, got = golden.diagnostics(), engine.diagnostics()
+        diagnostics += int(want != got)
+        layer_counts = np.array([[c.attempted, c.zero, c.param_sat, c.out_sat, c.err_sat] for c in want.layers])
+        counted[:5] += (layer_counts > 0).any(axis=0)
     moved = sum(int(np.sum(a != b)) for a, b in
                 zip(golden_model.parameters(), model_from_config(config, seed=learning["seed"]).parameters()))
-    return {"outputs": outputs, "params": params, "params_moved": moved}
+    return {"outputs": outputs, "params": params, "params_moved": moved, "diagnostics": diagnostics,
+            "counters_hit": counted[:5].astype(bool).tolist()}
 
 
 # -- the cast primitive ----------------------------------------------------------------------
@@ -110,6 +116,28 @@ def test_random_configurations_bit_exact(seed):
     config, learning = random_setup(np.random.default_rng(seed))
     result = mismatches(config, learning, n=360, seed=seed)
     assert result["outputs"] == 0 and result["params"] == 0, (config, learning, result)
+    assert result["diagnostics"] == 0, (config, learning, result)
+
+
+def test_random_configurations_exercise_every_diagnostics_counter():
+    """Across the random configurations, every counter was non-zero somewhere, so the equality above
+    compared real counts (attempted, zero, parameter, output and error overflows)."""
+    hit = np.zeros(5, bool)
+    for seed in range(16):
+        config, learning = random_setup(np.random.default_rng(seed))
+        hit |= mismatches(config, learning, n=360, seed=seed, chunks=1)["counters_hit"]
+    assert hit.all(), hit
+
+
+@pytest.mark.parametrize("mode", MODES[::5])
+def test_cast_flagged_matches_fixed(mode):
+    rng = np.random.default_rng(8)
+    for src, dst in [(FixedType(20, 6), FixedType(8, 3, True, *mode.split(","))),
+                     (FixedType(8, 1), FixedType(12, 6, False, *mode.split(",")))]:
+        raw = rng.integers(src.min_raw, src.max_raw + 1, 300)
+        want_v, want_f = fixed.cast_flagged(raw, src, dst)
+        got = [kernels.cast_flagged(np.int64(r), cast_descriptor(src, dst)) for r in raw]
+        assert [int(v) for v, _ in got] == want_v.tolist() and [bool(f) for _, f in got] == want_f.tolist()
 
 
 @pytest.mark.slow
@@ -154,7 +182,8 @@ FIXED_CASES = {
 def test_known_configurations_bit_exact_and_learning(name):
     config, learning = FIXED_CASES[name]
     result = mismatches(config, learning, n=1500, seed=3)
-    assert result == {"outputs": 0, "params": 0, "params_moved": result["params_moved"]}
+    assert {k: result[k] for k in ("outputs", "params", "diagnostics")} == {"outputs": 0, "params": 0,
+                                                                           "diagnostics": 0}
     assert result["params_moved"] > 0  # the comparison covered parameters that changed
 
 
@@ -203,6 +232,7 @@ def test_population_of_mixed_learners_matches_each_golden_learner():
         want = np.array([golden.step_raw(a, b, bool(k)) for a, b, k in zip(x, t, learn)])
         golden.flush()
         assert np.array_equal(y[p], want), p
+        assert pop.diagnostics(p) == golden.diagnostics(), p
         for a, b in zip(golden.model.parameters(), engines[p].model.parameters()):
             assert np.array_equal(a, b), p
 
