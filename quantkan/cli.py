@@ -85,6 +85,9 @@ def _train(args: argparse.Namespace) -> int:
                    engine=args.engine)
     if result.stream.n:
         print(result.table())
+        print(result.diagnostics_table())
+        for message in result.warnings():
+            warn(message)
     output = args.output
     if result.interrupted:
         output = output or f"{Path(args.config).stem if args.config else stream.name}.interrupted.qkan"

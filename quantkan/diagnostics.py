@@ -166,7 +166,7 @@ class Diagnostics:
             win = window.zero_fraction(l) if window is not None else None
             pct = (lambda v: f"{v:.1%}" if v is not None else "-")
             peak = f"{self.max_abs[l]:10.4g}" if l < len(self.max_abs) else f"{'-':>10}"
-            lines.append(f"{l:<6}{c.updates:>10}{pct(frac):>8}{pct(win):>10}{c.param_sat:>10}{c.out_sat:>9}"
+            lines.append(f"{'l' + str(l):<6}{c.updates:>10}{pct(frac):>8}{pct(win):>10}{c.param_sat:>10}{c.out_sat:>9}"
                          f"{c.err_sat:>9}{peak}")
         return "\n".join(lines)
 

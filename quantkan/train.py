@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from quantkan.diagnostics import Diagnostics
 from quantkan.engine import EngineLearner, make_learner
 from quantkan.golden import LearningRates, OnlineLearner
 from quantkan.models import Model, model_from_config
@@ -31,6 +32,23 @@ class TrainResult:
     floating: np.ndarray | None  # the same for the float64 twin
     seconds: float = 0.0  # wall time of the stream
     interrupted: bool = False  # stopped by Ctrl-C: ``stream`` holds the samples learned so far
+    diagnostics: Diagnostics | None = None  # the learner's counters over the run (quantkan.diagnostics)
+    window: Diagnostics | None = None  # ... over the last DIAGNOSTICS_WINDOW samples or more (whole chunks)
+
+    def warnings(self) -> list[str]:
+        """Frozen layers (judged on the last window) and saturating ones (the whole run)."""
+        if self.diagnostics is None:
+            return []
+        return self.diagnostics.warnings(self.window, f"the last {self.window.samples} samples"
+                                         if self.window is not None else "the whole run")
+
+    def diagnostics_table(self) -> str:
+        """Per layer: updates, the fraction that rounded to zero (run and last window), overflows, max |p|."""
+        if self.diagnostics is None:
+            return ""
+        last = f"zero(win): the last {self.window.samples} samples" if self.window is not None else ""
+        return (f"diagnostics per layer (updates: lanes of learning samples; zero: attempted updates that "
+                f"rounded to zero; {last})\n" + self.diagnostics.table(self.window))
 
     @property
     def samples_per_second(self) -> float:
@@ -43,7 +61,10 @@ class TrainResult:
                 "samples": self.stream.n, "interrupted": self.interrupted,
                 "seconds": round(self.seconds, 3), "samples_per_second": round(self.samples_per_second, 1),
                 "regimes": [{"regime": r, "samples": int(counts[r]), "fixed": fx, "float": fl}
-                            for r, fx, fl in self.per_regime(fraction)]}
+                            for r, fx, fl in self.per_regime(fraction)],
+                **({"diagnostics": {**self.diagnostics.to_json(self.window),
+                                    "window_samples": self.window.samples if self.window is not None else None},
+                    "warnings": self.warnings()} if self.diagnostics is not None else {})}
 
     def per_regime(self, fraction: float = 0.2) -> list[tuple[int, float, float | None]]:
         """(regime, fixed metric, float metric) over the last ``fraction`` of each regime."""
@@ -66,6 +87,8 @@ class TrainResult:
 
 #: Samples per compiled-engine call when training (progress and Ctrl-C act between calls).
 ENGINE_CHUNK = 2048
+#: The frozen warning judges the last this-many samples (or more: whole chunks of ENGINE_CHUNK).
+DIAGNOSTICS_WINDOW = 2048
 
 
 def train(model: Model, stream: Stream, lr: LearningRates = 2.0 ** -3, delay: int | list[int] = 0,
@@ -85,6 +108,7 @@ def train(model: Model, stream: Stream, lr: LearningRates = 2.0 ** -3, delay: in
     fixed_out = np.empty_like(stream.target)
     float_out = np.empty_like(stream.target) if twin else None
     done, started = 0, time.perf_counter()
+    snapshots = [learner.diagnostics()]  # at chunk boundaries: the frozen warning's window
     with _ctrl_c_stops() as stopped:
         if isinstance(learner, EngineLearner):
             x, t = model.types.input.quantize(stream.x), model.types.output.quantize(stream.target)
@@ -97,6 +121,7 @@ def train(model: Model, stream: Stream, lr: LearningRates = 2.0 ** -3, delay: in
                 for n in range(chunk.start, chunk.stop) if floater is not None else ():
                     float_out[n] = floater.step(stream.x[n], stream.target[n])
                 done = chunk.stop
+                snapshots.append(learner.diagnostics())
         else:
             for x, target in progress(stream, len(stream), f"{stream.name}", enabled=show_progress):
                 if stopped():
@@ -105,12 +130,18 @@ def train(model: Model, stream: Stream, lr: LearningRates = 2.0 ** -3, delay: in
                     float_out[done] = floater.step(x, target)
                 fixed_out[done] = learner.step(x, target)
                 done += 1
+                if done % ENGINE_CHUNK == 0:
+                    snapshots.append(learner.diagnostics())
     learner.flush()
     seconds = time.perf_counter() - started
+    final = learner.diagnostics()
+    window = final.since(next((s for s in reversed(snapshots) if s.samples <= final.samples - DIAGNOSTICS_WINDOW),
+                              snapshots[0]))
     if done < stream.n:
         return TrainResult(stream.head(done), learner, fixed_out[:done],
-                           None if float_out is None else float_out[:done], seconds, interrupted=True)
-    return TrainResult(stream, learner, fixed_out, float_out, seconds)
+                           None if float_out is None else float_out[:done], seconds, interrupted=True,
+                           diagnostics=final, window=window)
+    return TrainResult(stream, learner, fixed_out, float_out, seconds, diagnostics=final, window=window)
 
 
 @contextmanager

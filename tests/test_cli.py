@@ -41,6 +41,26 @@ def test_command_line_overrides(capsys):
     assert "MLP(layers=[2, 8, 1], weight=ap_fixed<10,2" in out and "accuracy" in out
 
 
+@pytest.mark.parametrize("bits,frozen", [(6, True), (16, False)])
+def test_train_reports_a_frozen_learner(bits, frozen, tmp_path, capsys):
+    """The issue's case: a 6-bit qubit KAN with the update type's rounding never learns; 16 bits does."""
+    import json
+
+    out_path = tmp_path / "m.qkan"
+    assert main(["train", str(EXAMPLES / "qubit_kan.toml"), "--bits", str(bits), "--rounding", "type", "--n", "3000",
+                 "--quiet", "--no-twin", "-o", str(out_path)]) == 0
+    captured = capsys.readouterr()
+    assert "diagnostics per layer" in captured.out and "\nl1 " in captured.out
+    assert ("layer 1 is frozen" in captured.err) == frozen
+    record = json.loads(out_path.with_suffix(".json").read_text())["results"]
+    layers = record["diagnostics"]["layers"]
+    assert [entry["frozen"] for entry in layers] == [frozen, frozen]
+    assert (record["warnings"] != []) == frozen
+    assert record["diagnostics"]["hardware"]["learned"] == 3000
+    if not frozen:
+        assert all(0.0 < entry["zero_fraction"] < 0.9 for entry in layers)
+
+
 def test_training_is_reproducible(capsys):
     args = ["train", str(EXAMPLES / "drift_kan.toml"), "--n", "300", "--quiet", "--no-twin"]
     main(args)
