@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["COUNTER_BITS", "HW_GLOBAL", "HW_LAYER", "FROZEN_FRACTION", "MIN_ATTEMPTED", "SATURATING_FRACTION",
-           "LayerCounts", "Diagnostics", "hardware_names"]
+           "LayerCounts", "Diagnostics", "CounterMap", "hardware_names"]
 
 COUNTER_BITS = 32
 HW_GLOBAL = ("samples", "learned")
@@ -75,6 +75,44 @@ class LayerCounts:
 def hardware_names(n_layers: int) -> list[str]:
     """The hardware counters in parameter-port order: ``samples``, ``learned``, ``l0.attempted``, ..."""
     return [*HW_GLOBAL, *(f"l{l}.{name}" for l in range(n_layers) for name in HW_LAYER)]
+
+
+@dataclass(frozen=True)
+class CounterMap:
+    """Where a learner's parameter port shows its counters: counter ``c`` (in :func:`hardware_names`
+    order) is ``words`` port words at ``base + c * words``, least significant word first, each word
+    the low ``word_bits`` of the port (the counter's bits, unsigned)."""
+
+    names: tuple[str, ...]
+    base: int
+    word_bits: int
+    bits: int = COUNTER_BITS
+
+    @property
+    def words(self) -> int:
+        return -(-self.bits // self.word_bits)
+
+    def address(self, counter: int, word: int = 0) -> int:
+        return self.base + counter * self.words + word
+
+    def addresses(self) -> list[int]:
+        """Every word of every counter, in reading order."""
+        return [self.address(c, w) for c in range(len(self.names)) for w in range(self.words)]
+
+    def values(self, words: list[int]) -> list[int]:
+        """Counter values from the port words read at :meth:`addresses` (raw, signed or not)."""
+        mask = (1 << self.word_bits) - 1
+        k = self.words
+        return [sum((int(words[c * k + w]) & mask) << (self.word_bits * w) for w in range(k)) & ((1 << self.bits) - 1)
+                for c in range(len(self.names))]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"names": list(self.names), "base": self.base, "word_bits": self.word_bits, "bits": self.bits,
+                "words": self.words}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CounterMap:
+        return cls(tuple(data["names"]), int(data["base"]), int(data["word_bits"]), int(data["bits"]))
 
 
 @dataclass

@@ -5,7 +5,7 @@ export (``quantkan_rtl.json`` with widths, timing and parameter address fields) 
 ``drive.npz`` (:class:`quantkan.rtl.verify.Drive`).  Samples go in with ``valid`` low for
 ``gaps[n]`` cycles before sample n; every ``y`` is recorded with its clock edge; at each
 checkpoint the stream pauses until the last update has committed and every parameter
-is read back through the parameter port.  ``observed.npz`` goes back to the caller, whose
+is read back through the parameter port, then the diagnostics counters.  ``observed.npz`` goes back to the caller, whose
 scoreboard (:func:`quantkan.rtl.verify.score`) replays the golden model.
 
 Inputs change on the falling edge (cocotb 2 refuses writes in the read-only phase); the
@@ -25,6 +25,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
 
+from quantkan.diagnostics import CounterMap
 from quantkan.fixed import FixedType, pack, unpack
 from quantkan.rtl.export import param_address
 from quantkan.rtl.verify import Drive, Observed
@@ -40,7 +41,8 @@ async def stream_and_read_back(dut):
     shapes = [tuple(s) for s in meta["param_shapes"]]
     t_params = [FixedType.parse(t) for t in meta["param_types"]]
 
-    ys, accepts, outs, params = [], [], [], []
+    counter_map = CounterMap.from_json(meta["counters"])
+    ys, accepts, outs, params, counters = [], [], [], [], []
     cycle = 0
 
     async def tick() -> None:
@@ -59,6 +61,12 @@ async def stream_and_read_back(dut):
                 dut.p_addr.value = param_address(meta, p, *idx)
                 await tick()
                 got[p][idx] = unpack(int(dut.p_rdata.value), t_params[p], 1)[0]
+        words = []
+        for addr in counter_map.addresses():
+            dut.p_addr.value = addr
+            await tick()
+            words.append(int(dut.p_rdata.value))
+        counters.append(counter_map.values(words))
         dut.p_sel.value = 0
         await tick()  # ready reads p_sel: let the release settle before the stream resumes
         return got
@@ -95,6 +103,6 @@ async def stream_and_read_back(dut):
             params.append(await read_back())
             mark = next(marks, None)
     elapsed = time.perf_counter() - started
-    Observed(np.array(ys, np.int64), np.array(accepts), np.array(outs), params).save(job / "observed.npz")
+    Observed(np.array(ys, np.int64), np.array(accepts), np.array(outs), params, counters).save(job / "observed.npz")
     (job / "observed.json").write_text(json.dumps({"cycles": cycle, "seconds": elapsed}))
     dut._log.info("%d samples, %d cycles in %.1f s", drive.n, cycle, elapsed)

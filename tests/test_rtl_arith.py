@@ -27,6 +27,7 @@ from quantkan.rtl.arith import (
     cast_expr,
     fixed_shape,
     lfsr32_leap,
+    overflow_expr,
     lfsr32_next,
     stochastic_cast_expr,
 )
@@ -187,6 +188,37 @@ def test_cast_matches_golden_exhaustively():
     assert not failures, f"{len(failures)} of {len(pairs)} pairs differ:\n" + "\n".join(failures[:20])
     print(f"\ncast: {len(pairs)} type pairs, {cases:,} (pair, value) cases, all bit-exact "
           f"({_TALLY['seconds']:.1f} s)")
+
+
+class _Flag(Elaboratable):
+    """``y = overflow_expr(a, src, dst)``."""
+
+    def __init__(self, src: FixedType, dst: FixedType) -> None:
+        self.src, self.dst = src, dst
+        self.a, self.y = Signal(fixed_shape(src)), Signal(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.y.eq(overflow_expr(self.a, self.src, self.dst))
+        return m
+
+
+def test_overflow_flag_matches_golden_exhaustively():
+    """The diagnostics' overflow flag, every raw value of src, every mode pair (WRAP included)."""
+    pairs = _edge_pairs() + _random_pairs(SEED + 1)[::3]
+    by_width = defaultdict(list)
+    for src, dst in pairs:
+        by_width[src.width].append((src, dst))
+    flagged = 0
+    for width, group in sorted(by_width.items()):
+        flags = [_Flag(src, dst) for src, dst in group]
+        bench = _Bench(width, flags, [f.y for f in flags], lambda a: [(f.a, a) for f in flags])
+        got_all = _unpack(_run(bench, [bench.a], ((b,) for b in range(1 << width))), [1] * len(group))
+        for (src, dst), got in zip(group, got_all):
+            want = fixed.cast_flagged(_all_raw(src), src, dst)[1]
+            assert np.array_equal(got.astype(bool), want), (src, dst)
+            flagged += int(want.sum())
+    assert flagged > 1000
 
 
 def test_cast_expr_pure_expression_and_module_forms_agree():

@@ -28,6 +28,7 @@ def compare(make, schedule: str, n: int, seed: int = 0, lr: float | list[float] 
 
 def assert_exact(r: verify.Score, timing, *context) -> None:
     assert r.output_mismatches == 0 and r.coefficient_mismatches == 0, (*context, r)
+    assert r.counter_mismatches == 0 and r.counters_compared > 0, (*context, r)  # the diagnostics counters
     assert r.latency_constant and r.latency == timing.latency, (r, timing)
 
 
@@ -145,3 +146,93 @@ def test_unsigned_and_wide_types_bit_exact(name):
     r = verify.score(make(), drive, simulate.run(dut, drive), dut.timing.delays, 2.0 ** -4, "type", 0)
     assert_exact(r, dut.timing, name)
     assert r.changed > 0
+
+
+# -- the diagnostics counters (quantkan.diagnostics) ----------------------------------------------
+def _saturating_run(seed: int = 0) -> verify.Score:
+    """A random KAN (seed 500) whose stream overflows coefficients, errors and outputs (checked below)."""
+    config = random_configs.random_kan(np.random.default_rng(500 + seed))
+    dut = KANLearner(config.make(), lr=config.lr, rounding=config.rounding, seed=seed)
+    drive = random_configs.random_stream(config, 250, seed, gaps=False)
+    return verify.score(config.make(), drive, simulate.run(dut, drive), dut.timing.delays, config.lr,
+                        config.rounding, seed)
+
+
+@pytest.mark.parametrize("where", ["update", "pipeline"])
+def test_a_wrong_counter_is_caught(monkeypatch, where):
+    """Drop the overflow flags of the coefficient writes (update) or of the output and error casts
+    (pipeline): the counters read back through the parameter port then differ from golden."""
+    from amaranth.hdl import Const
+
+    from quantkan.rtl import pipeline
+    good = _saturating_run()
+    assert good.counter_mismatches == 0 and good.counters_nonzero >= 5, good
+    module = update if where == "update" else pipeline
+    monkeypatch.setattr(module, "overflow_expr", lambda *args: Const(0, 1))
+    r = _saturating_run()
+    assert r.output_mismatches == 0 and r.coefficient_mismatches == 0 and r.counter_mismatches > 0, r
+
+
+def test_counters_are_above_the_parameters_and_a_write_clears_them():
+    """The counter space: the top p_addr bit; a write there zeroes every counter, as the golden
+    learner's clear_counters does, and counting goes on from there."""
+    from amaranth.sim import Simulator
+
+    from quantkan.golden import OnlineLearner
+    model = KAN([2, 2, 1], grid=(-1.0, 1.0, 4), order=2, bits=10, seed=1)
+    dut = KANLearner(model, schedule="sequential", lr=2.0 ** -3)
+    cm = dut.counters
+    assert cm.base == 1 << (len(dut.p_addr) - 1) and cm.words == 4  # 32-bit counters, 10-bit port words
+    assert max(dut.param_address(l, j, i, c) for l, a in enumerate(model.coefficients)
+               for j, i, c in np.ndindex(a.shape)) < cm.base
+    golden = OnlineLearner(KAN([2, 2, 1], grid=(-1.0, 1.0, 4), order=2, bits=10, seed=1), lr=2.0 ** -3)
+    rng = np.random.default_rng(3)
+    x = model.types.input.quantize(rng.uniform(-1.2, 1.2, (30, 2)))
+    t = model.types.output.quantize(rng.uniform(-3, 3, (30, 1)))
+    reads = []
+
+    async def bench(ctx):
+        async def read() -> list[int]:
+            words = []
+            ctx.set(dut.p_sel, 1)
+            for addr in cm.addresses():
+                ctx.set(dut.p_addr, addr)
+                await ctx.tick()
+                words.append(ctx.get(dut.p_rdata))
+            ctx.set(dut.p_sel, 0)
+            await ctx.tick()
+            return cm.values(words)
+
+        for n in range(30):
+            if n in (10, 20):
+                for _ in range(dut.timing.step + 2):  # drain
+                    await ctx.tick()
+                reads.append(await read())
+                if n == 10:  # clear: a write anywhere in the counter space
+                    ctx.set(dut.p_sel, 1), ctx.set(dut.p_we, 1), ctx.set(dut.p_addr, cm.address(3, 1))
+                    await ctx.tick()
+                    ctx.set(dut.p_sel, 0), ctx.set(dut.p_we, 0)
+                    await ctx.tick()
+                    reads.append(await read())
+            ctx.set(dut.x[0], int(x[n, 0])), ctx.set(dut.x[1], int(x[n, 1])), ctx.set(dut.target[0], int(t[n, 0]))
+            ctx.set(dut.learn, 1), ctx.set(dut.valid, 1)
+            while not ctx.get(dut.ready):
+                await ctx.tick()
+            await ctx.tick()
+            ctx.set(dut.valid, 0)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    want = []
+    for n in range(20):
+        if n == 10:
+            want.append(golden.diagnostics().hardware())
+            golden.clear_counters()
+            want.append(golden.diagnostics().hardware())
+        golden.step_raw(x[n], t[n])
+    golden.flush()
+    want.append(golden.diagnostics().hardware())
+    assert reads == want
+    assert reads[1] == [0] * len(cm.names) and reads[0][0] == 10 and reads[2][0] == 10

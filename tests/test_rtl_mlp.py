@@ -27,6 +27,7 @@ def compare(make, schedule: str, n: int, seed: int = 0, lr: float | list[float] 
 
 def assert_exact(r: verify.Score, timing, *context) -> None:
     assert r.output_mismatches == 0 and r.coefficient_mismatches == 0, (*context, r)
+    assert r.counter_mismatches == 0 and r.counters_compared > 0, (*context, r)  # the diagnostics counters
     assert r.latency_constant and r.latency == timing.latency, (r, timing)
 
 

@@ -13,6 +13,8 @@ Helpers:
 - :func:`fixed_shape` -- the Amaranth shape that carries a :class:`FixedType`'s raw bits;
 - :func:`fit` -- a value sign- or zero-extended (or truncated) to a width;
 - :func:`cast_expr` -- ``cast(raw, src, dst)`` for every rounding and overflow mode;
+- :func:`overflow_expr` -- whether that cast overflows (``fixed.cast_flagged``'s flag: the
+  diagnostics counters count it);
 - :func:`greater_than`, :func:`less_than` -- comparisons with a constant, bit tests (no carry
   chain) at power-of-two boundaries;
 - :func:`stochastic_cast_expr` -- the golden model's stochastic rounding (add random bits
@@ -24,6 +26,9 @@ Helpers:
 """
 
 from __future__ import annotations
+
+import operator
+from functools import reduce
 
 from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
@@ -38,6 +43,7 @@ __all__ = [
     "fit",
     "raw_value",
     "cast_expr",
+    "overflow_expr",
     "greater_than",
     "less_than",
     "stochastic_cast_expr",
@@ -260,6 +266,34 @@ def cast_expr(m: Module | None, value: Value, src: FixedType, dst: FixedType) ->
                 y = Mux(over, Const(hi & mask, w_dst), y)
     y = y.as_signed() if dst.signed else y.as_unsigned()
     return _named(m, y, "cast")
+
+
+def overflow_expr(value: Value, src: FixedType, dst: FixedType) -> Value:
+    """1 when ``cast(raw, src, dst)`` overflows, as :func:`quantkan.fixed.cast_flagged` says: the
+    value rounded to ``dst``'s LSB lies outside ``dst``'s range, whatever the overflow mode (WRAP
+    included) then does.  Tests that cannot fire for ``src``'s range are left out (a constant 0)."""
+    v = _as_raw(value, src)
+    negative = v[src.width - 1] if src.signed else Const(0, 1)
+    drop = src.frac - dst.frac
+    pre, shift = None, 0
+    if drop > 0:
+        ext = fit(v, max(src.width, drop + 1))
+        q = ext[drop:]
+        q = q.as_signed() if src.signed else q.as_unsigned()
+        sticky = ext[:drop - 1].any() if drop > 1 else Const(0, 1)
+        inc = _round_increment(dst.rounding, ext[drop - 1], sticky, ext[drop], negative)
+        p, p_min, p_max = q, src.min_raw >> drop, (src.max_raw >> drop) + (inc is not None)
+        if inc is not None:
+            pre = (q, inc)
+    else:
+        p, shift, p_min, p_max = v, -drop, src.min_raw, src.max_raw
+    over_at, under_at = dst.max_raw >> shift, -((-dst.min_raw) >> shift)
+    flags = []
+    if p_max > over_at:
+        flags.append(_above(p, pre, over_at))
+    if p_min < under_at:
+        flags.append(_below(p, pre, under_at))
+    return reduce(operator.or_, flags) if flags else Const(0, 1)
 
 
 def stochastic_cast_expr(value: Value, random_bits: Value, src: FixedType, dst: FixedType,

@@ -27,7 +27,7 @@ from amaranth.lib.wiring import In, Out
 
 from quantkan.fixed import FixedType
 from quantkan.rtl.arith import fixed_shape
-from quantkan.rtl.update import applied
+from quantkan.rtl.update import applied, applied_overflow
 
 __all__ = ["CoefficientBank", "bank_geometry", "bank_address", "pack_fields"]
 
@@ -47,10 +47,11 @@ def bank_address(c: int, order: int) -> tuple[int, int]:
 
 
 def pack_fields(fields: list[tuple[str, int]], values: dict[str, int]) -> int:
-    """Bit fields (name, width), lowest first, packed into one word: a parameter port address."""
+    """Bit fields (name, width), lowest first, packed into one word: a parameter port address.
+    Fields ``values`` does not name are 0 (the learner's padding and counter-space bit)."""
     word, shift = 0, 0
     for name, width in fields:
-        v = int(values[name])
+        v = int(values.get(name, 0))
         if not 0 <= v < (1 << width):
             raise ValueError(f"address field {name} = {v} does not fit in {width} bits")
         word |= v << shift
@@ -78,6 +79,7 @@ class CoefficientBank(wiring.Component):
             "wr_k": In(k_shape),
             "wr_delta": In(ArrayLayout(fixed_shape(update_t), order + 1)),
             "wr_en": In(1),
+            "wr_sat": Out(self.n_banks),  # per bank: its update write overflowed (diagnostics)
             "p_sel": In(1),
             "p_bank": In(range(self.n_banks)),
             "p_addr": In(range(max(2, self.depth))),
@@ -129,6 +131,7 @@ class CoefficientBank(wiring.Component):
                 hit = en_d & (addr_d == upd_addr)  # forwarding: the previous update writes this address now
                 m.d.sync += [cur.eq(Mux(hit, updated, rmw.data)), step_d.eq(delta), addr_d.eq(upd_addr),
                              en_d.eq(self.wr_en & active)]
+                m.d.comb += self.wr_sat[b].eq(en_d & ~self.p_sel & applied_overflow(cur, self.coef_t, step_d, self.update_t))
                 # cycle 2: subtract, saturate, write
                 m.d.comb += [
                     wr.addr.eq(Mux(self.p_sel, self.p_addr, addr_d)),
@@ -140,6 +143,8 @@ class CoefficientBank(wiring.Component):
                     wr.addr.eq(rmw.addr),
                     wr.data.eq(Mux(self.p_sel, self.p_wdata, applied(rmw.data, self.coef_t, delta, self.update_t))),
                     wr.en.eq(Mux(self.p_sel, mine & self.p_we, self.wr_en & active)),
+                    self.wr_sat[b].eq(self.wr_en & active & applied_overflow(rmw.data, self.coef_t, delta,
+                                                                             self.update_t)),
                 ]
             with m.If(mine):
                 m.d.comb += self.p_rdata.eq(rmw.data)

@@ -76,6 +76,8 @@ def _sim(args: argparse.Namespace) -> int:
                   "output_mismatches": c.run.score.output_mismatches,
                   "coefficient_mismatches": c.run.score.coefficient_mismatches,
                   "coefficients_compared": c.run.score.coefficients_compared,
+                  "counter_mismatches": c.run.score.counter_mismatches,
+                  "counters_compared": c.run.score.counters_compared,
                   "samples_per_second": round(c.run.samples_per_second, 1),
                   "waves": str(c.run.waves) if c.run.waves else None} for c in cases]})
     for c in cases:

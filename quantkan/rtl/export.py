@@ -5,7 +5,8 @@ The module has plain ports (Amaranth flattens the stream payloads): ``clk``, ``r
 ``valid``, ``ready``, ``y``, ``y_valid`` and the parameter port ``p_sel``,
 ``p_addr``, ``p_we``, ``p_wdata``, ``p_rdata``.  ``quantkan_rtl.json`` records the
 timing (latency, II, D per layer), widths, the parameter arrays (``model.parameters()``: shape
-and type of each) and the parameter address fields;
+and type of each), the parameter address fields and the diagnostics counters' address map
+(``counters``: :class:`quantkan.diagnostics.CounterMap`, the counter space above the parameters);
 ``model.qkan`` is the model the RTL starts from, so a testbench rebuilds the golden
 learner from the same file.
 """
@@ -63,6 +64,7 @@ def export_verilog(model: Model, out_dir: str | Path, schedule: str = "pipelined
         "param_shapes": [list(a.shape) for a in model.parameters()],
         "param_types": [str(t) for t in model.parameter_types()],
         "param_fields": [[n, w] for n, w in learner.param_fields],
+        "counters": learner.counters.to_json(),  # diagnostics counters: address = base + index * words + word
     }
     if isinstance(model, KAN):  # what KAN-only host tools (the UART bridge) read
         meta["widths"]["coef"], meta["types"]["coef"] = ty.coef.width, str(ty.coef)

@@ -19,18 +19,19 @@ import operator
 from dataclasses import dataclass, field
 from functools import reduce
 
-from amaranth.hdl import Module, Mux, Shape, Signal
+from amaranth.hdl import Module, Mux, Shape, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.data import ArrayLayout
 from amaranth.lib.wiring import In, Out
 
+from quantkan.diagnostics import COUNTER_BITS, CounterMap, hardware_names
 from quantkan.fixed import FixedType, sub_type
 from quantkan.golden import KANLayerFixed, LearningRates, OnlineLearner
 from quantkan.models import KAN, Model
 from quantkan.rtl.arith import fixed_shape, raw_value
 from quantkan.rtl.coefbank import CoefficientBank, bank_address, bank_geometry, pack_fields
 from quantkan.rtl.lookup import locate, table_rom
-from quantkan.rtl.pipeline import Builder, Timed
+from quantkan.rtl.pipeline import FLAG, Builder, Timed
 from quantkan.rtl.update import delta, scaled
 
 __all__ = ["Learner", "KANLearner", "Timing", "SCHEDULES", "PIPELINES", "timing_of"]
@@ -70,6 +71,11 @@ class Learner(wiring.Component):
     while no sample is in flight).  Use :meth:`param_address` to form ``p_addr``.
     A subclass sets ``_fields`` (the ``p_addr`` bit fields) and builds each layer's
     forward and backward pass (``_forward``, ``_backward``); everything else is here.
+
+    Above the parameters lies the counter space (the top ``p_addr`` bit, field ``diag``): the
+    diagnostics counters of :mod:`quantkan.diagnostics`, :data:`COUNTER_BITS` wide and
+    saturating, read word by word at the addresses :attr:`counters` gives; a write there
+    clears them all.  Subclasses report events with :meth:`_count`.
     """
 
     def __init__(self, model: Model, schedule: str, lr: LearningRates, rounding: str, seed: int,
@@ -84,6 +90,12 @@ class Learner(wiring.Component):
         self.layers = self.golden.pipeline.layers
         ty = model.types
         self.n_in, self.n_out = model.layers[0], model.layers[-1]
+        port_bits = Shape.cast(param_shape).width
+        names = hardware_names(len(self.layers))
+        need = max(1, (len(names) * -(-COUNTER_BITS // port_bits) - 1).bit_length())
+        have = sum(w for _, w in self._fields)
+        self._fields = [*self._fields, *([("pad", need - have)] if need > have else []), ("diag", 1)]
+        self.counters = CounterMap(tuple(names), 1 << max(need, have), port_bits)
         super().__init__({
             "x": In(ArrayLayout(fixed_shape(ty.input), self.n_in)),
             "target": In(ArrayLayout(fixed_shape(ty.output), self.n_out)),
@@ -124,17 +136,59 @@ class Learner(wiring.Component):
         self._build(m, Timing(self.schedule))
         return m
 
+    def _params_selected(self) -> Value:
+        """``p_sel`` at a parameter's address (not a counter's)."""
+        return self.p_sel & ~self._field("diag")
+
+    def _count(self, bld: Builder, name: str, flags: list[Timed], gate: Value) -> None:
+        """Count each of ``flags`` (one-bit, valid in its own cycle) into counter ``name`` when the
+        sample in that cycle had ``gate`` set (``self._valid0``: accepted, ``self._learn0``: learning)."""
+        self._events[name] += [f.value & bld.delay(gate, f.t, "gate", control=True) for f in flags]
+
+    @staticmethod
+    def _any(bld: Builder, flags: list[Timed]) -> Timed:
+        """One flag: any of ``flags`` (of one sample, valid in different cycles)."""
+        t = max(f.t for f in flags)
+        return Timed(reduce(operator.or_, [bld.at(f, t, "flag").value for f in flags]), FLAG, t)
+
+    def _counter_logic(self, m: Module, p_rdata: list) -> None:
+        """The counters: each adds the registered count of its events per cycle, saturating at
+        2**COUNTER_BITS - 1; read through the parameter port, cleared by a write to the counter space."""
+        top = (1 << COUNTER_BITS) - 1
+        in_space = self.p_sel & self._field("diag")
+        clear = in_space & self.p_we
+        low = self.p_addr[:len(self.p_addr) - 1]
+        cm = self.counters
+        for c, name in enumerate(cm.names):
+            count = Signal(COUNTER_BITS, name=f"count_{name.replace('.', '_')}")
+            events = self._events[name]
+            if events:
+                inc = Signal(range(len(events) + 1), name=f"count_{name.replace('.', '_')}_inc")
+                total = count + inc
+                with m.If(clear):
+                    m.d.sync += [count.eq(0), inc.eq(0)]
+                with m.Else():
+                    m.d.sync += [inc.eq(_popcount(events)), count.eq(Mux(total > top, top, total))]
+            for w in range(cm.words):
+                sel = Signal(name=f"count_sel_{c}_{w}")
+                m.d.comb += sel.eq(in_space & (low == c * cm.words + w))
+                p_rdata.append((sel, count[w * cm.word_bits:(w + 1) * cm.word_bits]))
+
     def _build(self, m: Module, timing: Timing) -> None:
         ty = self.model.types
         bld = Builder(m, deep=self.pipeline == "deep")
         n_layers = len(self.layers)
         accept = Signal(name="accept")
         m.d.comb += accept.eq(self.valid & self.ready)
+        self._events: dict[str, list[Value]] = {name: [] for name in self.counters.names}
+        self._events["samples"].append(accept)
+        self._events["learned"].append(accept & self.learn)
         x = [Timed(bld.reg(self.x[i], "x_in", fixed_shape(ty.input)), ty.input, 0) for i in range(self.n_in)]
         target = [Timed(bld.reg(self.target[j], "target_in", fixed_shape(ty.output)), ty.output, 0)
                   for j in range(self.n_out)]
         valid0 = bld.reg(accept, "valid_in", control=True)
         learn0 = bld.reg(accept & self.learn, "learn_in", control=True)
+        self._valid0, self._learn0 = valid0, learn0
 
         p_rdata = []
         h, ctxs = x, []
@@ -145,12 +199,15 @@ class Learner(wiring.Component):
         y_t = h[0].t
         m.d.comb += [self.y[j].eq(h[j].value) for j in range(self.n_out)]
         m.d.comb += self.y_valid.eq(bld.delay(valid0, y_t, "valid", control=True))
+        err_flags: list[Timed] = []
         err = [bld.cast(Timed(self._diff(h[j], bld.at(target[j], y_t, "target")), sub_type(ty.output, ty.output), y_t),
-                        ty.error, "err") for j in range(self.n_out)]
+                        ty.error, "err", flags=err_flags) for j in range(self.n_out)]
+        self._count(bld, f"l{n_layers - 1}.err_sat", err_flags, learn0)
         writes = [0] * n_layers
         for l in reversed(range(n_layers)):
             err, writes[l] = self._backward(m, bld, l, self.layers[l], err, ctxs[l], learn0)
         timing.write = writes
+        self._counter_logic(m, p_rdata)
         timing.latency = y_t  # y is valid y_t clock edges after the edge that accepted the input
         timing.step = max(writes) + 1  # ... and the last write commits at this edge
         timing.pipeline_delays = [w - r for w, r in zip(writes, timing.read)]
@@ -170,6 +227,14 @@ class Learner(wiring.Component):
         rdata = Signal(self.p_rdata.shape(), name="p_rdata_mux")
         m.d.comb += rdata.eq(reduce(operator.or_, [Mux(sel, data, 0) for sel, data in p_rdata]))
         m.d.sync += self.p_rdata.eq(rdata)
+
+    def _count_delta(self, bld: Builder, l: int, src: Timed, d: Value, later: int) -> None:
+        """Count one update lane of layer l: attempted when lr * g (``src``) is not 0, zero when its
+        delta ``d`` (valid ``later`` cycles after ``src``) is 0 as well."""
+        nonzero = Timed(src.value != 0, FLAG, src.t)
+        zero = Timed(bld.delay(nonzero.value, later, f"nonzero{l}") & (d == 0), FLAG, src.t + later)
+        self._count(bld, f"l{l}.attempted", [nonzero], self._learn0)
+        self._count(bld, f"l{l}.zero", [zero], self._learn0)
 
     @staticmethod
     def _diff(a: Timed, b: Timed):
@@ -223,7 +288,7 @@ class KANLearner(Learner):
                 banks[j, i] = bank
                 m.d.comb += bank.rd_k.eq(ks[i])
                 mine = ((self._field("layer") == l) & (self._field("j") == j) & (self._field("i") == i)
-                        & self.p_sel)
+                        & self._params_selected())
                 m.d.comb += [bank.p_sel.eq(mine), bank.p_bank.eq(self._field("b")),
                              bank.p_addr.eq(self._field("a")), bank.p_we.eq(self.p_we),
                              bank.p_wdata.eq(self.p_wdata)]
@@ -236,10 +301,12 @@ class KANLearner(Learner):
         out_t = layer.out_t
         outs = []
         for j in range(layer.n_out):
+            flags: list[Timed] = []
             if ty.acc is not None:
-                outs.append(bld.cast(bld.tree(terms[j], ty.acc, f"acc{l}"), out_t, f"h{l}"))
+                outs.append(bld.cast(bld.tree(terms[j], ty.acc, f"acc{l}", flags=flags), out_t, f"h{l}", flags=flags))
             else:
-                outs.append(bld.tree(terms[j], out_t, f"h{l}"))
+                outs.append(bld.tree(terms[j], out_t, f"h{l}", flags=flags))
+            self._count(bld, f"l{l}.out_sat", [self._any(bld, flags)], self._valid0)
         return outs, {"k": ks, "basis": basis, "slopes": slopes, "banks": banks, "read": read}
 
     def _backward(self, m: Module, bld: Builder, l: int, layer: KANLayerFixed, err: list[Timed], ctx, learn0):
@@ -262,14 +329,18 @@ class KANLearner(Learner):
                 lane = int(up.lfsr.state[j, i, mm]) if up.lfsr is not None else None
                 deltas.append(delta(m, bld, src, up.update_t, up.rounding == "stochastic", lane, learn_d,
                                     f"delta{l}", register=not bank.registered))
+                self._count_delta(bld, l, src, deltas[-1], 0 if bank.registered else 1)
             m.d.comb += bank.wr_k.eq(bld.delay(ctx["k"][i], W - ctx["read"], f"k{l}_{i}"))
             m.d.comb += [bank.wr_delta[mm].eq(deltas[mm]) for mm in range(S + 1)]
             m.d.comb += bank.wr_en.eq(learn_w & ~self.p_sel)
+            self._events[f"l{l}.param_sat"] += [bank.wr_sat[b] for b in range(bank.n_banks)]
         W += bank.write_latency  # the cycle whose edge commits the write
         if l == 0:
             return None, W
+        flags: list[Timed] = []
         grads = [bld.dot([(err[j], bld.at(ctx["slopes"][j, i], E, "slope")) for j in range(layer.n_out)],
-                         ty.error, f"grad{l}") for i in range(layer.n_in)]
+                         ty.error, f"grad{l}", flags=flags) for i in range(layer.n_in)]
+        self._count(bld, f"l{l - 1}.err_sat", flags, self._learn0)
         return grads, W
 
     @staticmethod
@@ -285,6 +356,14 @@ class KANLearner(Learner):
         left combinational for the cast that follows in the same cycle."""
         p = Timed(a.value * b.value, t, a.t)
         return Timed(bld.reg(p.value, name, fixed_shape(t)), t, a.t + 1) if bld.deep else p
+
+
+def _popcount(bits: list[Value]) -> Value:
+    """How many of ``bits`` are 1: a balanced adder tree."""
+    level = [Value.cast(b).as_unsigned() for b in bits]
+    while len(level) > 1:
+        level = [level[k] + level[k + 1] if k + 1 < len(level) else level[k] for k in range(0, len(level), 2)]
+    return level[0]
 
 
 def timing_of(model: KAN, schedule: str = "pipelined", **settings) -> Timing:

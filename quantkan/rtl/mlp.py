@@ -26,7 +26,7 @@ from quantkan.rtl.arith import fit, fixed_shape
 from quantkan.rtl.coefbank import pack_fields
 from quantkan.rtl.kan import Learner
 from quantkan.rtl.pipeline import Builder, Timed
-from quantkan.rtl.update import applied, delta, scaled
+from quantkan.rtl.update import applied, applied_overflow, delta, scaled
 
 __all__ = ["MLPLearner", "mlp_param_fields", "mlp_param_address"]
 
@@ -93,11 +93,14 @@ class MLPLearner(Learner):
         for j in range(layer.n_out):
             terms = [bld.product(Timed(w[j][i][0], ty.weight, read), h[i], f"wx{l}") for i in range(layer.n_in)]
             terms.append(bld.at(Timed(b[j][0], ty.bias, read), read + 1, f"bias{l}"))
+            flags: list[Timed] = []
             if not layer.relu:
                 if ty.acc is not None:
-                    outs.append(bld.cast(bld.tree(terms, ty.acc, f"acc{l}"), layer.out_t, f"h{l}"))
+                    outs.append(bld.cast(bld.tree(terms, ty.acc, f"acc{l}", flags=flags), layer.out_t, f"h{l}",
+                                         flags=flags))
                 else:
-                    outs.append(bld.tree(terms, layer.out_t, f"h{l}"))
+                    outs.append(bld.tree(terms, layer.out_t, f"h{l}", flags=flags))
+                self._count(bld, f"l{l}.out_sat", [self._any(bld, flags)], self._valid0)
                 continue
             s = bld.tree(terms, layer.acc_t, f"sum{l}")  # exact: ReLU and its slope see the whole sum
             on = Signal(name=bld.name(f"active{l}"))
@@ -105,9 +108,11 @@ class MLPLearner(Learner):
             active.append((on, s.t))
             relu = Timed(Mux(on, s.value, 0), layer.acc_t, s.t)
             if ty.acc is not None:
-                outs.append(bld.cast(bld.cast(relu, ty.acc, f"acc{l}"), layer.out_t, f"h{l}"))
+                outs.append(bld.cast(bld.cast(relu, ty.acc, f"acc{l}", flags=flags), layer.out_t, f"h{l}",
+                                     flags=flags))
             else:
-                outs.append(bld.cast(relu, layer.out_t, f"h{l}"))
+                outs.append(bld.cast(relu, layer.out_t, f"h{l}", flags=flags))
+            self._count(bld, f"l{l}.out_sat", [self._any(bld, flags)], self._valid0)
         return outs, {"read": read, "x": h, "w": w, "b": b, "active": active}
 
     def _backward(self, m: Module, bld: Builder, l: int, layer: DenseLayerFixed, err: list[Timed], ctx, learn0):
@@ -127,6 +132,9 @@ class MLPLearner(Learner):
             reg, sel = param
             src = scaled(bld, g, lr, f"g{name}")
             d = delta(m, bld, src, up.update_t, up.rounding == "stochastic", lane, learn_d, f"delta{name}")
+            self._count_delta(bld, l, src, d, 1)
+            self._events[f"l{l}.param_sat"].append(learn_w & ~self.p_sel & applied_overflow(reg, param_t, d,
+                                                                                             up.update_t))
             with m.If(self.p_sel):
                 with m.If(sel & self.p_we):
                     m.d.sync += reg.eq(fit(self.p_wdata, param_t.width))
@@ -144,6 +152,8 @@ class MLPLearner(Learner):
         if l == 0:
             return None, t_write
         read_w = [[Timed(w, ty.weight, ctx["read"]) for w, _ in row] for row in ctx["w"]]
-        grads = [bld.dot([(err[j], read_w[j][i]) for j in range(layer.n_out)], ty.error, f"grad{l}")
+        flags = []
+        grads = [bld.dot([(err[j], read_w[j][i]) for j in range(layer.n_out)], ty.error, f"grad{l}", flags=flags)
                  for i in range(layer.n_in)]
+        self._count(bld, f"l{l - 1}.err_sat", flags, self._learn0)
         return grads, t_write

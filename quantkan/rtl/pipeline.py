@@ -15,9 +15,12 @@ from dataclasses import dataclass
 from amaranth.hdl import Module, Signal, Value
 
 from quantkan.fixed import FixedType, add_type, mul_type
-from quantkan.rtl.arith import cast_expr, fixed_shape
+from quantkan.rtl.arith import cast_expr, fixed_shape, overflow_expr
 
-__all__ = ["Timed", "Builder"]
+__all__ = ["Timed", "Builder", "FLAG"]
+
+#: The "type" of a one-bit event flag (an overflow), so flags travel as Timed values.
+FLAG = FixedType(1, 1, False)
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,12 @@ class Builder:
     def at(self, x: Timed, t: int, name: str = "v") -> Timed:
         return Timed(self.delay(x.value, t - x.t, name), x.type, t)
 
-    def cast(self, x: Timed, dst: FixedType, name: str, register: bool = True) -> Timed:
-        """cast(x, dst) computed in x's cycle, registered into the next (or left combinational)."""
+    def cast(self, x: Timed, dst: FixedType, name: str, register: bool = True,
+             flags: list[Timed] | None = None) -> Timed:
+        """cast(x, dst) computed in x's cycle, registered into the next (or left combinational).
+        ``flags`` gets its overflow flag (valid in x's cycle), for the diagnostics counters."""
+        if flags is not None:
+            flags.append(Timed(overflow_expr(x.value, x.type, dst), FLAG, x.t))
         y = cast_expr(None, x.value, x.type, dst)
         if not register:
             return Timed(y, dst, x.t)
@@ -78,10 +85,11 @@ class Builder:
         v = a.value * b.value
         return Timed(self.reg(v, name, fixed_shape(rt)), rt, t + 1)
 
-    def tree(self, terms: list[Timed], dst: FixedType, name: str) -> Timed:
+    def tree(self, terms: list[Timed], dst: FixedType, name: str, flags: list[Timed] | None = None) -> Timed:
         """Sum of ``terms`` (one exact type), one adder level per cycle, cast to ``dst`` in the
         last level's cycle (``deep``: in a cycle of its own, so the sum's carry chain and the
-        rounding's are not in series). A single term is just cast (in its own cycle)."""
+        rounding's are not in series). A single term is just cast (in its own cycle).
+        ``flags`` gets the final cast's overflow flag (:meth:`cast`)."""
         if not terms:
             raise ValueError("an adder tree needs at least one term")
         t = max(x.t for x in terms)
@@ -93,26 +101,29 @@ class Builder:
                 st = add_type(a.type, b.type)
                 s = _aligned_sum(a, b, st)
                 if len(level) == 2 and not self.deep:  # the last level: sum and cast in one stage
+                    if flags is not None:
+                        flags.append(Timed(overflow_expr(s, st, dst), FLAG, t))
                     return Timed(self.reg(cast_expr(None, s, st, dst), name, fixed_shape(dst)), dst, t + 1)
                 nxt.append(Timed(self.reg(s, f"{name}_l", fixed_shape(st)), st, t + 1))
             if len(level) % 2:
                 odd = level[-1]
                 nxt.append(Timed(self.reg(odd.value, f"{name}_l", fixed_shape(odd.type)), odd.type, t + 1))
             level, t = nxt, t + 1
-        return self.cast(level[0], dst, name)
+        return self.cast(level[0], dst, name, flags=flags)
 
 
-    def dot(self, pairs: list[tuple[Timed, Timed]], dst: FixedType, name: str) -> Timed:
+    def dot(self, pairs: list[tuple[Timed, Timed]], dst: FixedType, name: str,
+            flags: list[Timed] | None = None) -> Timed:
         """sum of a * b over ``pairs``, cast to ``dst`` (a backpropagated error): one pair is one
         multiply and its cast (in one stage; ``deep``: the product registered first); more are
         registered products into an adder tree."""
         if len(pairs) == 1 and self.deep:
-            return self.cast(self.product(*pairs[0], f"{name}_p"), dst, name)
+            return self.cast(self.product(*pairs[0], f"{name}_p"), dst, name, flags=flags)
         if len(pairs) == 1:
             t = max(pairs[0][0].t, pairs[0][1].t)
             a, b = self.at(pairs[0][0], t, name + "_a"), self.at(pairs[0][1], t, name + "_b")
-            return self.cast(Timed(a.value * b.value, mul_type(a.type, b.type), t), dst, name)
-        return self.tree([self.product(a, b, f"{name}_p") for a, b in pairs], dst, name)
+            return self.cast(Timed(a.value * b.value, mul_type(a.type, b.type), t), dst, name, flags=flags)
+        return self.tree([self.product(a, b, f"{name}_p") for a, b in pairs], dst, name, flags=flags)
 
 def _aligned_sum(a: Timed, b: Timed, st: FixedType) -> Value:
     """a + b exactly, both moved to st's binary point."""

@@ -74,8 +74,8 @@ def run_regression(model: Model, x, target, out_dir: str | Path, lr: LearningRat
                 cases.append(Case(schedule, simulator, pattern, timing, result))
                 if log:
                     s = result.score
-                    log.write(f"[{schedule}/{simulator}] {s.output_mismatches} output and "
-                              f"{s.coefficient_mismatches} coefficient mismatches\n")
+                    log.write(f"[{schedule}/{simulator}] {s.output_mismatches} output, "
+                              f"{s.coefficient_mismatches} coefficient and {s.counter_mismatches} counter mismatches\n")
     return cases
 
 
@@ -86,27 +86,31 @@ def _timing(cosim: Cosim) -> Timing:
 
 
 def case_ok(c: Case) -> bool:
-    """Bit-exact, constant latency as reported, and II as reported when valid is always high."""
+    """Bit-exact (outputs, coefficients and the diagnostics counters, which must have been read),
+    constant latency as reported, and II as reported when valid is always high."""
     s = c.run.score
-    return (s.ok and s.latency == c.timing.latency
+    return (s.ok and s.counters_compared > 0 and s.latency == c.timing.latency
             and (c.pattern == "gaps" or s.ii == c.timing.ii))
 
 
 def summary(cases: list[Case]) -> str:
     """One line per case and a verdict."""
     head = (f"{'schedule':<11}{'sim':<10}{'valid':<8}{'samples':>8}{'cycles':>8}{'latency':>8}{'step':>6}"
-            f"{'II':>4}  {'D':<8}{'y bad':>6}{'coef bad':>15}{'samples/s':>11}")
+            f"{'II':>4}  {'D':<8}{'y bad':>6}{'coef bad':>15}{'count bad':>10}{'samples/s':>11}")
     lines = [head, "-" * len(head)]
     for c in cases:
         s, r = c.run.score, c.run
         lines.append(
             f"{c.schedule:<11}{c.simulator:<10}{c.pattern:<8}{s.samples:>8}{r.sim_cycles:>8}"
             f"{s.latency:>8}{c.timing.step:>6}{s.ii:>4}  {str(c.timing.delays):<8}{s.output_mismatches:>6}"
-            f"{f'{s.coefficient_mismatches}/{s.coefficients_compared}':>15}{r.samples_per_second:>11,.0f}"
+            f"{f'{s.coefficient_mismatches}/{s.coefficients_compared}':>15}"
+            f"{f'{s.counter_mismatches}/{s.counters_compared}':>10}{r.samples_per_second:>11,.0f}"
             + ("" if case_ok(c) else "  <-- FAIL"))
     failed = [c for c in cases if not case_ok(c)]
-    bad = sum(c.run.score.output_mismatches + c.run.score.coefficient_mismatches for c in cases)
+    bad = sum(c.run.score.output_mismatches + c.run.score.coefficient_mismatches + c.run.score.counter_mismatches
+              for c in cases)
     lines.append(f"{'FAIL' if failed else 'PASS'}: {bad} mismatches over {sum(c.run.score.samples for c in cases)} "
-                 f"samples in {len(cases)} runs (every output; every coefficient at each checkpoint)"
+                 f"samples in {len(cases)} runs (every output; every coefficient and diagnostics counter at each "
+                 "checkpoint)"
                  + (f"; {len(failed)} runs failed" if failed else ""))
     return "\n".join(lines)

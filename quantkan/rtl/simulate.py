@@ -3,7 +3,7 @@
 The same protocol as the cocotb testbench (``sim/tb_learner.py``): inputs change between
 clock edges, a sample is accepted at the edge where ``valid & ready``, and at every
 checkpoint the stream pauses until the last update has committed, then every coefficient
-is read back through the parameter port.
+is read back through the parameter port, then the diagnostics counters.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ __all__ = ["run"]
 
 
 def run(dut: Learner, drive: Drive) -> Observed:
-    ys, accepts, outs, params = [], [], [], []
+    ys, accepts, outs, params, counters = [], [], [], [], []
     coef_shapes = [c.shape for c in dut.model.parameters()]
 
     async def bench(ctx):
@@ -40,6 +40,12 @@ def run(dut: Learner, drive: Drive) -> Observed:
                     ctx.set(dut.p_addr, dut.param_address(l, *idx))
                     await tick()
                     got[l][idx] = ctx.get(dut.p_rdata)
+            words = []
+            for addr in dut.counters.addresses():
+                ctx.set(dut.p_addr, addr)
+                await tick()
+                words.append(ctx.get(dut.p_rdata))
+            counters.append(dut.counters.values(words))
             ctx.set(dut.p_sel, 0)
             await tick()  # as the cocotb testbench does: one idle cycle after the read-back
             return got
@@ -73,4 +79,4 @@ def run(dut: Learner, drive: Drive) -> Observed:
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    return Observed(np.array(ys, np.int64), np.array(accepts), np.array(outs), params)
+    return Observed(np.array(ys, np.int64), np.array(accepts), np.array(outs), params, counters)

@@ -12,10 +12,10 @@ from amaranth.hdl import Module, Signal, Value
 
 from quantkan.fixed import FixedType, sub_type
 from quantkan.golden import LearningRate, stochastic_types
-from quantkan.rtl.arith import cast_expr, fixed_shape, lfsr32_leap, raw_value, stochastic_cast_expr
+from quantkan.rtl.arith import cast_expr, fixed_shape, lfsr32_leap, overflow_expr, raw_value, stochastic_cast_expr
 from quantkan.rtl.pipeline import Builder, Timed
 
-__all__ = ["scaled", "delta", "applied"]
+__all__ = ["scaled", "delta", "applied", "applied_overflow"]
 
 
 def scaled(bld: Builder, g: Timed, lr: LearningRate, name: str) -> Timed:
@@ -45,9 +45,19 @@ def delta(m: Module, bld: Builder, src: Timed, update_t: FixedType, stochastic: 
 def applied(param: Value, param_t: FixedType, delta: Value, update_t: FixedType) -> Value:
     """``cast(param - delta, param_t)``, combinational: the golden ``_Updater.apply`` of one
     parameter (a KAN coefficient, an MLP weight or bias), the write of its read-modify-write."""
+    return cast_expr(None, *_difference(param, param_t, delta, update_t), param_t)
+
+
+def applied_overflow(param: Value, param_t: FixedType, delta: Value, update_t: FixedType) -> Value:
+    """1 when :func:`applied` overflows ``param_t`` (the golden ``param_sat`` count of that write)."""
+    return overflow_expr(*_difference(param, param_t, delta, update_t), param_t)
+
+
+def _difference(param: Value, param_t: FixedType, delta: Value, update_t: FixedType) -> tuple[Value, FixedType]:
+    """``param - delta`` exactly, and its type."""
     diff_t = sub_type(param_t, update_t)
 
     def aligned(v: Value, t: FixedType) -> Value:
         return raw_value(v, t) << (diff_t.frac - t.frac)
 
-    return cast_expr(None, aligned(param, param_t) - aligned(delta, update_t), diff_t, param_t)
+    return aligned(param, param_t) - aligned(delta, update_t), diff_t

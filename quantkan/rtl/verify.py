@@ -68,11 +68,14 @@ class Observed:
     accept_cycles: np.ndarray  # (n,) the edge that accepted each sample
     out_cycles: np.ndarray  # (n,) the edge after which each y was valid
     params: list[list[np.ndarray]]  # per checkpoint: one array per parameter array, like model.parameters()
+    counters: list[list[int]] = field(default_factory=list)  # per checkpoint: the diagnostics counters read back
 
     def save(self, path: str | Path) -> None:
         arrays = {"y": self.y, "accept_cycles": self.accept_cycles, "out_cycles": self.out_cycles}
         for c, layers in enumerate(self.params):
             arrays.update({f"p{c}_{l}": a for l, a in enumerate(layers)})
+        if self.counters:
+            arrays["counters"] = np.array(self.counters, dtype=np.uint64)
         np.savez(path, **arrays)
 
     @classmethod
@@ -83,7 +86,8 @@ class Observed:
             while f"p{c}_0" in names:
                 params.append([f[f"p{c}_{l}"] for l in range(sum(1 for k in names if k.startswith(f"p{c}_")))])
                 c += 1
-            return cls(f["y"], f["accept_cycles"], f["out_cycles"], params)
+            counters = f["counters"].astype(np.int64).tolist() if "counters" in names else []
+            return cls(f["y"], f["accept_cycles"], f["out_cycles"], params, counters)
 
 
 @dataclass
@@ -98,10 +102,14 @@ class Score:
     ii: int  # measured: smallest distance between accept edges
     cycles: int  # edges from the first accept to the last output
     changed: int  # coefficients that differ from the start (the learner did learn)
+    counter_mismatches: int = 0  # diagnostics counters that differ from the golden hardware view
+    counters_compared: int = 0
+    counters_nonzero: int = 0  # of the golden counters compared, those above 0 (the comparison saw events)
 
     @property
     def ok(self) -> bool:
-        return self.output_mismatches == 0 and self.coefficient_mismatches == 0 and self.latency_constant
+        return (self.output_mismatches == 0 and self.coefficient_mismatches == 0 and self.counter_mismatches == 0
+                and self.latency_constant)
 
 
 def _reach(model: Model) -> float:
@@ -208,10 +216,14 @@ def score(start: Model, drive: Drive, observed: Observed, delays: list[int], lr:
         raise ValueError(f"the simulation accepted {len(observed.accept_cycles)} of {drive.n} samples")
     if len(observed.params) != len(drive.checkpoints):
         raise ValueError(f"expected {len(drive.checkpoints)} checkpoints, the simulation gave {len(observed.params)}")
+    if observed.counters and len(observed.counters) != len(drive.checkpoints):
+        raise ValueError(f"expected counters at {len(drive.checkpoints)} checkpoints, the simulation gave "
+                         f"{len(observed.counters)}")
     model = copy.deepcopy(start)
     golden = OnlineLearner(model, lr=lr, rounding=rounding, seed=seed, delay=delays)
     want = np.empty((drive.n, start.layers[-1]), np.int64)
-    coef_bad = coef_total = 0
+    coef_bad = coef_total = count_bad = count_total = count_nonzero = 0
+    counts = iter(observed.counters)
     marks = iter(zip(drive.checkpoints, observed.params))
     mark = next(marks, None)
     for s in range(drive.n):
@@ -222,6 +234,12 @@ def score(start: Model, drive: Drive, observed: Observed, delays: list[int], lr:
             for got, ref in zip(mark[1], model.parameters()):
                 coef_bad += int(np.sum(np.asarray(got) != ref))
                 coef_total += ref.size
+            got_counts = next(counts, None)
+            if got_counts is not None:
+                want_counts = golden.diagnostics().hardware()
+                count_bad += sum(int(a != b) for a, b in zip(got_counts, want_counts, strict=True))
+                count_total += len(want_counts)
+                count_nonzero += sum(1 for v in want_counts if v)
             mark = next(marks, None)
     y = np.asarray(observed.y, np.int64).reshape(-1, start.layers[-1])
     if len(y) != drive.n:
@@ -233,4 +251,5 @@ def score(start: Model, drive: Drive, observed: Observed, delays: list[int], lr:
                  coefficient_mismatches=coef_bad, coefficients_compared=coef_total,
                  checkpoints=len(drive.checkpoints), latency=int(lat[0]), latency_constant=bool((lat == lat[0]).all()),
                  ii=int(ii.min()) if len(ii) else 0,
-                 cycles=int(observed.out_cycles[-1] - observed.accept_cycles[0]), changed=changed)
+                 cycles=int(observed.out_cycles[-1] - observed.accept_cycles[0]), changed=changed,
+                 counter_mismatches=count_bad, counters_compared=count_total, counters_nonzero=count_nonzero)
