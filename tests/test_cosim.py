@@ -58,6 +58,7 @@ def test_verilator_bit_exact_on_the_default_shape(tmp_path, schedule, gaps):
                     gaps=gaps)
     assert r.ok, r
     assert r.changed > 0 and r.coefficients_compared == 3 * (8 + 4) * 11
+    assert r.counters_compared == 3 * (2 + 5 * 2) and r.counters_nonzero > 0  # the diagnostics counters
     assert r.ii == (1 if schedule == "pipelined" else 20)  # sequential: the deep pipeline's max(D) + 1
 
 
@@ -66,6 +67,7 @@ def test_icarus_bit_exact(tmp_path):
     r = cosim_score(tmp_path, KAN([1, 2], grid=(-1.0, 1.0, 8), order=2, bits=12), "icarus", "pipelined",
                     n=400, gaps=True, rounding="type")
     assert r.ok, r
+    assert r.counters_compared == 3 * 7 and r.counters_nonzero > 0
 
 
 @needs_verilator

@@ -34,6 +34,7 @@ def test_verilator_bit_exact_on_the_default_shape(tmp_path):
     r = cosim_score(tmp_path, mlp_281(), "verilator", "pipelined", n=1500, gaps=True)
     assert r.ok, r
     assert r.changed > 0 and r.coefficients_compared == 3 * (16 + 8 + 8 + 1)
+    assert r.counters_compared == 3 * (2 + 5 * 2) and r.counters_nonzero > 0  # the diagnostics counters
 
 
 @needs_icarus
@@ -42,7 +43,7 @@ def test_icarus_random_configurations(tmp_path, seed):
     """Random shapes, widths and modes through the Verilog, as the amaranth.sim tests do."""
     make, lr, rounding = _random_mlp(np.random.default_rng(900 + seed))
     r = cosim_score(tmp_path, make(), "icarus", "pipelined", n=300, gaps=True, rounding=rounding, lr=lr)
-    assert r.ok, (make(), lr, rounding, r)
+    assert r.ok and r.counters_compared > 0, (make(), lr, rounding, r)
 
 
 @needs_icarus

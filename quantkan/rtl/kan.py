@@ -168,7 +168,9 @@ class Learner(wiring.Component):
                 with m.If(clear):
                     m.d.sync += [count.eq(0), inc.eq(0)]
                 with m.Else():
-                    m.d.sync += [inc.eq(_popcount(events)), count.eq(Mux(total > top, top, total))]
+                    # inc < 2**COUNTER_BITS: the carry out says the sum passed the top
+                    m.d.sync += [inc.eq(_popcount(events)),
+                                 count.eq(Mux(total[COUNTER_BITS], top, total[:COUNTER_BITS]))]
             for w in range(cm.words):
                 sel = Signal(name=f"count_sel_{c}_{w}")
                 m.d.comb += sel.eq(in_space & (low == c * cm.words + w))
