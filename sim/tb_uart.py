@@ -108,6 +108,7 @@ async def host_streams_through_the_uart(dut):
         r = run_stream(Client(link, spec), model, x, target, learn, lr, rounding, seed)
         out.update(samples=r.samples, output_mismatches=r.output_mismatches,
                    coefficient_mismatches=r.coefficient_mismatches, coefficients_compared=r.coefficients_compared,
+                   counters=r.counters, counter_mismatches=r.counter_mismatches,
                    hello=vars(r.hello),
                    y=r.y.tolist(), want=r.want.tolist())
         client = Client(link, spec)

@@ -179,7 +179,7 @@ def test_protocol_words_and_hello_round_trip():
     assert any("model id" in p for p in hello.problems(other))
     with pytest.raises(ValueError, match="not a quantkan board"):
         Hello.decode(b"XX" + block[2:])
-    with pytest.raises(ValueError, match="does not fit in 7 bits"):
+    with pytest.raises(ValueError, match="does not fit in 8 bits"):  # 7 parameter bits and the counter space
         request(spec, "read", addr=1 << 10)
     with pytest.raises(ValueError, match="1 inputs"):
         request(spec, "learn", x=[1, 2], target=[0])

@@ -61,7 +61,16 @@ class EmulatedBoard:
             return bytes([cmd])
         if cmd in (CMD["read"], CMD["write"]):
             self.golden.flush()
-            l, idx = self.where[int.from_bytes(payload[:s.addr_bytes], "little")]
+            addr = int.from_bytes(payload[:s.addr_bytes], "little")
+            counters = s.counters
+            if addr >= counters.base:  # the diagnostics counters: read a word, or clear them all
+                if cmd == CMD["write"]:
+                    self.golden.clear_counters()
+                    return bytes([cmd])
+                c, w = divmod(addr - counters.base, counters.words)
+                word = self.golden.diagnostics().hardware()[c] >> (w * counters.word_bits)
+                return bytes([cmd]) + encode_word(word, s.w_coef)
+            l, idx = self.where[addr]
             if cmd == CMD["write"]:
                 self.model.coefficients[l][idx] = decode_word(payload[s.addr_bytes:], s.w_coef, True)
                 return bytes([cmd])

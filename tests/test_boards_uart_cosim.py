@@ -35,6 +35,8 @@ def test_host_streams_the_default_example_through_the_simulated_uart(tmp_path):
 
     assert r["samples"] == N and r["output_mismatches"] == 0, r
     assert r["coefficients_compared"] == model.n_coef and r["coefficient_mismatches"] == 0, r
+    assert r["counter_mismatches"] == 0 and r["counters"][:2] == [N, int(learn.sum())], r  # read over the UART
+    assert any(r["counters"][2:]), r
     assert r["hello"]["latency"] > 0 and r["hello"]["status"] == 0 and r["hello"]["baud"] == 1_000_000
     assert r["wrong_model"].startswith("the board runs a different learner: model id")
     assert r["unknown"] == "the board did not understand command '\\x00'"
@@ -57,4 +59,5 @@ def test_host_streams_an_mlp_through_the_simulated_uart(tmp_path):
     assert r["samples"] == n and r["output_mismatches"] == 0, r
     assert r["coefficients_compared"] == sum(a.size for a in model.parameters()), r
     assert r["coefficient_mismatches"] == 0, r
+    assert r["counter_mismatches"] == 0 and r["counters"][:2] == [n, n], r
     assert r["wrong_model"].startswith("the board runs a different learner: model id")

@@ -114,6 +114,9 @@ def _stream(args: argparse.Namespace) -> int:
     print(f"{result.samples} samples in {result.seconds:.1f} s ({result.samples_per_second:,.0f}/s over the link); "
           f"MSE {mse:.3e}; predictions differing from the golden model: {result.output_mismatches}; "
           f"coefficients differing after the stream: {result.coefficient_mismatches}/{result.coefficients_compared}")
+    if result.counters is not None:
+        print("diagnostics counters: " + ", ".join(f"{n} {v}" for n, v in zip(spec.counter_names, result.counters))
+              + f"; differing from the golden model: {result.counter_mismatches}")
     print("PASS: the board learns bit for bit as the golden model" if result.ok else "FAIL: the board and the golden "
           "model disagree")
     return 0 if result.ok else 1

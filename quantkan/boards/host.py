@@ -141,6 +141,15 @@ class Client:
     def write(self, addr: int, value: int) -> None:
         self._transact("write", addr=addr, coef=value)
 
+    def counters(self) -> list[int]:
+        """The learner's diagnostics counters (``quantkan.diagnostics``), read word by word with ``R``."""
+        cm = self.spec.counters
+        return cm.values([self.read(addr) for addr in cm.addresses()])
+
+    def clear_counters(self) -> None:
+        """Zero the diagnostics counters: a ``W`` anywhere in their address space."""
+        self.write(self.spec.counters.base, 0)
+
     def reset(self) -> None:
         self._transact("reset")
 
@@ -180,10 +189,12 @@ class StreamResult:
     coefficients_compared: int
     seconds: float
     hello: Hello
+    counters: list[int] | None = None  # the board's diagnostics counters after the stream (with load)
+    counter_mismatches: int = 0  # against the golden learner's hardware view
 
     @property
     def ok(self) -> bool:
-        return self.output_mismatches == 0 and self.coefficient_mismatches == 0
+        return self.output_mismatches == 0 and self.coefficient_mismatches == 0 and self.counter_mismatches == 0
 
     @property
     def samples_per_second(self) -> float:
@@ -213,6 +224,7 @@ def run_stream(client: Client, model: Model, x_raw: np.ndarray, target_raw: np.n
         client.reset()
         for l, idx, addr in _addresses(client.spec, start):
             client.write(addr, int(start.parameters()[l][idx]))
+        client.clear_counters()  # the board counts from here, as the golden learner below
     began = time.perf_counter()
     y = client.stream(np.asarray(x_raw, np.int64), np.asarray(target_raw, np.int64), np.asarray(learn, bool),
                       on_sample)
@@ -229,5 +241,9 @@ def run_stream(client: Client, model: Model, x_raw: np.ndarray, target_raw: np.n
         for l, idx, addr in _addresses(client.spec, start):
             bad += int(client.read(addr) != start.parameters()[l][idx])
             total += 1
+    counters, counter_bad = None, 0
+    if read_back and load:  # without load the board counted samples the golden learner never saw
+        counters = client.counters()
+        counter_bad = sum(int(a != b) for a, b in zip(counters, golden.diagnostics().hardware(), strict=True))
     mismatches = int(np.sum(np.any(y != want, axis=1)))
-    return StreamResult(len(y), y, want, mismatches, bad, total, seconds, hello)
+    return StreamResult(len(y), y, want, mismatches, bad, total, seconds, hello, counters, counter_bad)

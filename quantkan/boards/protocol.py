@@ -40,6 +40,7 @@ import struct
 import zlib
 from dataclasses import asdict, dataclass
 
+from quantkan.diagnostics import CounterMap
 from quantkan.golden import LearningRates
 from quantkan.models import Model
 
@@ -107,6 +108,8 @@ class Spec:
     step: int
     ii: int
     model_id: int
+    counter_base: int = 0  # the diagnostics counters' port addresses (quantkan.diagnostics.CounterMap)
+    counter_names: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, learner, seed: int) -> Spec:
@@ -122,7 +125,13 @@ class Spec:
                    param_shapes=tuple(tuple(a.shape) for a in model.parameters()), kind=model.kind,
                    schedule=learner.schedule,
                    latency=t.latency, step=t.step, ii=t.ii,
-                   model_id=model_id(model, learner.schedule, golden.lr, golden.rounding, seed))
+                   model_id=model_id(model, learner.schedule, golden.lr, golden.rounding, seed),
+                   counter_base=learner.counters.base, counter_names=learner.counters.names)
+
+    @property
+    def counters(self) -> CounterMap:
+        """Where the ``R`` and ``W`` commands reach the diagnostics counters (a ``W`` there clears them)."""
+        return CounterMap(self.counter_names, self.counter_base, self.w_coef)
 
     @classmethod
     def for_model(cls, model: Model, schedule: str = "pipelined", lr: LearningRates = 2.0 ** -4,
