@@ -65,6 +65,7 @@ def test_ten_thousand_samples_bit_exact(tmp_path, name):
     result = compare(make(), lr, rounding, tmp_path / "prj", *task_samples("drift2d", 10_000))
     assert result.ok, result
     assert result.parameters_compared > 0 and result.changed > 0
+    assert result.counters_compared > 0  # the diagnostics counters, through the parameter port
 
 
 def random_configuration_bit_exact(tmp_path: Path, seed: int, n: int) -> hls.CsimScore:
@@ -75,7 +76,7 @@ def random_configuration_bit_exact(tmp_path: Path, seed: int, n: int) -> hls.Csi
     drive = random_configs.random_stream(config, n, seed)
     result = hls.compare_stream(config.make(), tmp_path / "prj", drive.x, drive.target, drive.learn, lr=config.lr,
                                 rounding=config.rounding, seed=seed, delay=config.delay, checkpoints=3)
-    assert result.ok, (config, result)
+    assert result.ok and result.counters_compared > 0, (config, result)
     return result
 
 
@@ -195,8 +196,8 @@ def _large_model() -> KAN:
 
 def test_parameter_port_is_sized_from_the_model(tmp_path):
     """The port's address is as wide as the model needs: 17 bits for 66,560 parameters (it was
-    16, so the last 1,024 were out of reach), 3 bits for 6."""
-    for model, bits in ((_large_model(), 17), (KAN([1, 2], grid=(-1.0, 1.0, 1), order=2), 3)):
+    16, so the last 1,024 were out of reach), 4 bits for 6 and the 7 diagnostics counters."""
+    for model, bits in ((_large_model(), 17), (KAN([1, 2], grid=(-1.0, 1.0, 1), order=2), 4)):
         out = hls.export(model, tmp_path / str(bits))
         defines = (out / "firmware" / "defines.h").read_text()
         n = sum(p.size for p in model.parameters())
@@ -228,7 +229,7 @@ def test_parameter_port_reaches_every_parameter_of_a_large_model(tmp_path):
 def test_out_of_range_parameter_addresses_are_refused(tmp_path):
     model = KAN([1, 2], bits=12)
     compiled = hls.compile(hls.export(model, tmp_path / "prj"))
-    n = sum(p.size for p in model.parameters())
+    n = sum(p.size for p in model.parameters()) + 7  # the parameters, then the diagnostics counters
     assert compiled.param(0) == model.coefficients[0].reshape(-1)[0]
     for addr in (n, 1 << 16, (1 << 16) + 1, -1):
         with pytest.raises(ValueError, match=rf"parameter address {addr} is outside 0\.\.{n - 1}"):
@@ -301,3 +302,27 @@ def test_export_hls_takes_the_configs_delay(tmp_path, capsys):
     assert json.loads((out / "quantkan.json").read_text())["delay"] == [3]
     top = (out / "firmware" / "quantkan_top.cpp").read_text()
     assert "line0[3];  // D = 3" in top and "quantkan::delay_line<3>(line0, upd0)" in top
+
+
+# -- the diagnostics counters (quantkan.diagnostics) ----------------------------------------------
+@pytest.mark.parametrize("mutation", [("quantkan::overflows<qk_error_t>(y[j] - target[j])", "false"),
+                                      ("quantkan::count(diag_learned, learn);", "")])
+def test_a_wrong_counter_in_the_firmware_is_caught(tmp_path, monkeypatch, mutation):
+    """The counters read through the C API's parameter port match golden; a firmware that misses
+    the output error's overflow (or the learning samples) is caught, its outputs still exact."""
+    from quantkan.hls import emit
+
+    rng = np.random.default_rng(1000)
+    config = random_configs.random_kan(rng)
+    drive = random_configs.random_stream(config, 300, 0)
+
+    def run() -> hls.CsimScore:
+        return hls.compare_stream(config.make(), tmp_path / "prj", drive.x, drive.target, drive.learn, lr=config.lr,
+                                  rounding=config.rounding, seed=0, delay=config.delay, checkpoints=2)
+
+    good = run()
+    assert good.ok and good.counters_compared == 2 * (2 + 5 * (len(config.make().layers) - 1)), good
+    real = emit._top_source
+    monkeypatch.setattr(emit, "_top_source", lambda *a: real(*a).replace(*mutation))
+    bad = run()
+    assert bad.output_mismatches == 0 and bad.parameter_mismatches == 0 and bad.counter_mismatches > 0, bad

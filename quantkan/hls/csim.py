@@ -65,6 +65,8 @@ class CompiledLearner:
         self.output_type = FixedType.parse(types["output"])
         self.n_in, self.n_out = self._lib.qk_n_in(), self._lib.qk_n_out()
         self.n_params = int(self._lib.qk_n_params())
+        self._lib.qk_n_counters.restype = ctypes.c_longlong
+        self.n_counters = int(self._lib.qk_n_counters())
 
     def __del__(self) -> None:
         shutil.rmtree(getattr(self, "_dir", ""), ignore_errors=True)
@@ -97,12 +99,20 @@ class CompiledLearner:
 
     def param(self, addr: int, value: int | None = None) -> int:
         """Read (or write, when ``value`` is given) the raw bits of parameter ``addr`` through the
-        firmware's parameter port; the C API refuses an address outside 0..n_params-1."""
+        firmware's parameter port; the C API refuses an address outside the parameters and counters."""
         out = ctypes.c_longlong(0)
         if self._lib.qk_param(int(addr), value is not None, 0 if value is None else int(value),
                               ctypes.byref(out)) != 0:
-            raise ValueError(f"parameter address {addr} is outside 0..{self.n_params - 1}")
+            raise ValueError(f"parameter address {addr} is outside 0..{self.n_params + self.n_counters - 1}")
         return int(out.value)
+
+    def counters(self) -> list[int]:
+        """The diagnostics counters (``OnlineLearner.diagnostics().hardware()``), read through the
+        parameter port at the addresses after the parameters."""
+        return [self.param(self.n_params + c) for c in range(self.n_counters)]
+
+    def clear_counters(self) -> None:
+        self.param(self.n_params, 0)
 
     def parameters(self) -> list[np.ndarray]:
         """Every parameter array read back through the firmware's parameter port (raw)."""
@@ -135,15 +145,18 @@ class CsimScore:
     parameters_compared: int
     checkpoints: int
     changed: int  # parameters that differ from the start (the learner did learn)
+    counter_mismatches: int = 0  # diagnostics counters that differ from the golden hardware view
+    counters_compared: int = 0
 
     @property
     def ok(self) -> bool:
-        return self.output_mismatches == 0 and self.parameter_mismatches == 0
+        return self.output_mismatches == 0 and self.parameter_mismatches == 0 and self.counter_mismatches == 0
 
     def summary(self) -> str:
         return (f"{'PASS' if self.ok else 'FAIL'}: {self.output_mismatches} output and {self.parameter_mismatches} "
                 f"parameter mismatches over {self.samples} samples (every output; all {self.parameters_compared} "
-                f"parameter values at {self.checkpoints} checkpoints; {self.changed} parameters learned)")
+                f"parameter values at {self.checkpoints} checkpoints; {self.changed} parameters learned; "
+                f"{self.counter_mismatches} of {self.counters_compared} diagnostics counter values differ)")
 
 
 def compare_stream(model: Model, project: str | Path, x_raw: np.ndarray, target_raw: np.ndarray,
@@ -173,7 +186,7 @@ def compare_stream(model: Model, project: str | Path, x_raw: np.ndarray, target_
     x = np.asarray(x_raw, np.int64).reshape(len(learn), -1)
     t = np.asarray(target_raw, np.int64).reshape(len(learn), -1)
     learn = np.asarray(learn, bool)
-    outputs = params = compared = 0
+    outputs = params = compared = counter_bad = counter_total = 0
     chunks = [c for c in np.array_split(np.arange(len(x)), max(1, checkpoints)) if len(c)]
     for chunk in chunks:
         y_c = compiled.run_raw(x[chunk], t[chunk], learn[chunk])
@@ -184,5 +197,8 @@ def compare_stream(model: Model, project: str | Path, x_raw: np.ndarray, target_
         for got, want in zip(compiled.parameters(), golden_model.parameters(), strict=True):
             params += int(np.sum(got != want))
             compared += want.size
+        want_counts = golden.diagnostics().hardware()
+        counter_bad += sum(int(a != b) for a, b in zip(compiled.counters(), want_counts, strict=True))
+        counter_total += len(want_counts)
     changed = sum(int(np.sum(a != b)) for a, b in zip(golden_model.parameters(), start.parameters()))
-    return CsimScore(len(x), outputs, params, compared, len(chunks), changed)
+    return CsimScore(len(x), outputs, params, compared, len(chunks), changed, counter_bad, counter_total)

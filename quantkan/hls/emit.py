@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from quantkan.diagnostics import HW_GLOBAL, HW_LAYER, hardware_names
 from quantkan.fixed import FixedType, Rounding
 from quantkan.golden import DenseLayerFixed, KANLayerFixed, LearningRates, OnlineLearner, _Updater, stochastic_types
 from quantkan.models import KAN, Model
@@ -235,6 +236,7 @@ def _defines(model: Model, learner: OnlineLearner) -> str:
                        for f in ty.__dataclass_fields__ if getattr(ty, f) is not None)
     layers = learner.pipeline.layers
     n_params = sum(int(p.size) for p in model.parameters())
+    n_counters = len(hardware_names(len(layers)))
     configs = []
     hidden = _hidden_ctype(model)
     for l, layer in enumerate(layers):
@@ -259,8 +261,9 @@ def _defines(model: Model, learner: OnlineLearner) -> str:
 #define MODE_READ {MODE_READ}
 #define MODE_FLUSH {MODE_FLUSH}
 #define N_PARAMS {n_params}LL
+#define N_COUNTERS {n_counters}LL  // diagnostics counters, at N_PARAMS + index (quantkan.diagnostics order)
 
-typedef ap_uint<{_address_bits(n_params)}> qk_param_addr_t;  // sized from the model: N_PARAMS addresses
+typedef ap_uint<{_address_bits(n_params + n_counters)}> qk_param_addr_t;  // N_PARAMS + N_COUNTERS addresses
 
 {typedefs}
 {"".join(configs)}
@@ -307,8 +310,18 @@ def _top_source(model: Model, params: list[_Array], lfsrs: list[_Array], delays:
     statics, pragmas = [], []
     upd_types = [f"quantkan::{'kan' if isinstance(model, KAN) else 'dense'}_update<layer{l}_config>"
                  for l in range(n)]
-    apply_calls = [f"quantkan::kan_apply<layer{l}_config>(coef{l}, " if isinstance(model, KAN)
-                   else f"quantkan::dense_apply<layer{l}_config>(w{l}, b{l}, " for l in range(n)]
+    def apply_call(l: int, update: str) -> str:
+        params = f"coef{l}" if isinstance(model, KAN) else f"w{l}, b{l}"
+        return f"quantkan::{'kan' if isinstance(model, KAN) else 'dense'}_apply<layer{l}_config>({params}, {update}, diag{l});"
+
+    counters = [f"    static ap_uint<32> diag{l}[{len(HW_LAYER)}] = {{{', '.join('0' * len(HW_LAYER))}}};" for l in range(n)]
+    counters.append("    static ap_uint<32> diag_samples = 0, diag_learned = 0;")
+    counter_io = [f"        if (addr == N_PARAMS + {c}) *param_out = {name};"
+                  for c, name in enumerate(("diag_samples", "diag_learned"))]
+    counter_io += [f"        if (addr == N_PARAMS + {len(HW_GLOBAL) + len(HW_LAYER) * l + k}) *param_out = diag{l}[{k}];"
+                   for l in range(n) for k in range(len(HW_LAYER))]
+    clear = "\n".join([f"            diag_samples = 0;\n            diag_learned = 0;"]
+                      + [f"            for (int k = 0; k < {len(HW_LAYER)}; k++) diag{l}[k] = 0;" for l in range(n)])
     for a in [*params, *lfsrs]:
         statics.append(f"    static {a.decl} = {a.name.upper()}_INIT;")
         for dim, kind in a.partition:
@@ -335,24 +348,26 @@ def _top_source(model: Model, params: list[_Array], lfsrs: list[_Array], delays:
             ctx.append(f"    int k{l}[{n_in}], row{l}[{n_in}];\n"
                        f"    qk_coef_t cread{l}[{n_out}][{n_in}][{model.order + 1}];")
             fwd.append(f"    quantkan::kan_forward<layer{l}_config>({names[l]}, {names[l + 1]}, coef{l}, "
-                       f"basis_table, k{l}, row{l}, cread{l});")
+                       f"basis_table, k{l}, row{l}, cread{l}, diag{l});")
             bwd.append(f"        quantkan::kan_backward<layer{l}_config>(err{l + 1}, err{l}, {str(l > 0).lower()}, "
-                       f"upd{l}, basis_table, deriv_table, k{l}, row{l}, cread{l}, lfsr{l});")
+                       f"upd{l}, basis_table, deriv_table, k{l}, row{l}, cread{l}, lfsr{l}, diag{l}, "
+                       f"diag{max(l - 1, 0)});")
         else:
             ctx.append(f"    qk_weight_t wread{l}[{n_out}][{n_in}];\n    bool active{l}[{n_out}];")
             fwd.append(f"    quantkan::dense_forward<layer{l}_config>({names[l]}, {names[l + 1]}, w{l}, b{l}, "
-                       f"wread{l}, active{l});")
+                       f"wread{l}, active{l}, diag{l});")
             bwd.append(f"        quantkan::dense_backward<layer{l}_config>(err{l + 1}, err{l}, {str(l > 0).lower()}, "
-                       f"{names[l]}, upd{l}, wread{l}, active{l}, lfsr_w{l}, lfsr_b{l});")
+                       f"{names[l]}, upd{l}, wread{l}, active{l}, lfsr_w{l}, lfsr_b{l}, diag{l}, "
+                       f"diag{max(l - 1, 0)});")
     errs = "\n".join(f"        qk_error_t err{l}[{model.layers[l]}];" for l in range(n + 1))
     # Updates in flight: line{l} holds layer l's last D updates (D = 0: none, an unused slot).
     lines = [f"    static {upd_types[l]} line{l}[{max(1, d)}];  // D = {d}" for l, d in enumerate(delays)]
     lines += [f"#pragma HLS ARRAY_PARTITION variable=line{l} complete dim=1" for l, d in enumerate(delays) if d > 0]
     flush = [f"        for (int d = {d - 1}; d >= 0; d--) {{\n"
-             f"            {apply_calls[l]}line{l}[d]);\n            line{l}[d].valid = false;\n        }}"
+             f"            {apply_call(l, f'line{l}[d]')}\n            line{l}[d].valid = false;\n        }}"
              for l, d in enumerate(delays) if d > 0]
     updates = "\n".join(f"    {upd_types[l]} upd{l};\n    upd{l}.valid = false;" for l in range(n))
-    lands = "\n".join(f"    {apply_calls[l]}quantkan::delay_line<{d}>(line{l}, upd{l}));"
+    lands = "\n".join(f"    {apply_call(l, f'quantkan::delay_line<{d}>(line{l}, upd{l})')}"
                       for l, d in enumerate(delays))
     return f"""// Generated by quantkan: the whole online learning step of a {model!r}.
 #include "{TOP}.h"
@@ -367,6 +382,7 @@ void {TOP}(const qk_input_t x[N_IN], const qk_output_t target[N_OUT], bool learn
 #pragma HLS ARRAY_PARTITION variable=target complete
 #pragma HLS ARRAY_PARTITION variable=y complete
 {chr(10).join(statics)}
+{chr(10).join(counters)}
 {chr(10).join(lines)}
 {chr(10).join(pragmas)}
     if (mode == MODE_FLUSH) {{
@@ -377,8 +393,14 @@ void {TOP}(const qk_input_t x[N_IN], const qk_output_t target[N_OUT], bool learn
         int addr = param_addr;
         *param_out = 0;
 {chr(10).join(io_lines)}
+{chr(10).join(counter_io)}
+        if (mode == MODE_WRITE && addr >= N_PARAMS) {{  // a write to the counter space clears them all
+{clear}
+        }}
         return;
     }}
+    quantkan::count(diag_samples, true);
+    quantkan::count(diag_learned, learn);
 {chr(10).join(acts)}
 {chr(10).join(ctx)}
 {chr(10).join(fwd)}
@@ -387,6 +409,7 @@ void {TOP}(const qk_input_t x[N_IN], const qk_output_t target[N_OUT], bool learn
 {errs}
         for (int j = 0; j < N_OUT; j++) {{
 #pragma HLS UNROLL
+            quantkan::count(diag{n - 1}[quantkan::DIAG_ERR_SAT], quantkan::overflows<qk_error_t>(y[j] - target[j]));
             err{n}[j] = y[j] - target[j];
         }}
 {chr(10).join(reversed(bwd))}

@@ -9,6 +9,7 @@ extern "C" {
 int qk_n_in() { return N_IN; }
 int qk_n_out() { return N_OUT; }
 long long qk_n_params() { return N_PARAMS; }
+long long qk_n_counters() { return N_COUNTERS; }
 
 // n samples: x[n][N_IN], target[n][N_OUT], learn[n] -> y[n][N_OUT], all raw.
 void qk_run(int n, const long long* x, const long long* target, const unsigned char* learn, long long* y) {
@@ -31,11 +32,12 @@ void qk_flush() {
     quantkan_top(xs, ts, false, ys, MODE_FLUSH, 0, 0, &unused);
 }
 
-// Read (write = 0) or write parameter ``addr`` through the parameter port. Returns 0, or -1
-// for an address outside 0..N_PARAMS-1: the port is only as wide as the model needs, so a
-// larger address would alias another parameter.
+// Read (write = 0) or write parameter ``addr`` through the parameter port; the diagnostics
+// counters follow the parameters (N_PARAMS + index; a write there clears them all). Returns 0,
+// or -1 for an address outside 0..N_PARAMS+N_COUNTERS-1: the port is only as wide as the model
+// needs, so a larger address would alias another.
 int qk_param(long long addr, int write, long long value, long long* out) {
-    if (addr < 0 || addr >= N_PARAMS) return -1;
+    if (addr < 0 || addr >= N_PARAMS + N_COUNTERS) return -1;
     qk_input_t xs[N_IN];
     qk_output_t ts[N_OUT], ys[N_OUT];
     ap_int<64> got = 0;

@@ -49,6 +49,46 @@ D reinterpret(const S& s) {
     return d;
 }
 
+// -- diagnostics counters (quantkan/diagnostics.py) ---------------------------------------
+// Per layer: attempted, zero, param_sat, out_sat, err_sat (DIAG_* below); 32 bits, saturating.
+enum { DIAG_ATTEMPTED = 0, DIAG_ZERO = 1, DIAG_PARAM_SAT = 2, DIAG_OUT_SAT = 3, DIAG_ERR_SAT = 4, N_DIAG = 5 };
+
+inline void count(ap_uint<32>& c, bool event) {
+#pragma HLS INLINE
+    if (event && c != ap_uint<32>(0xFFFFFFFFu)) c++;
+}
+
+template <class T>
+struct is_signed_fixed;
+template <int W, int I, ap_q_mode Q, ap_o_mode O, int N>
+struct is_signed_fixed<ap_fixed<W, I, Q, O, N> > {
+    static const bool value = true;
+};
+template <int W, int I, ap_q_mode Q, ap_o_mode O, int N>
+struct is_signed_fixed<ap_ufixed<W, I, Q, O, N> > {
+    static const bool value = false;
+};
+
+// Whether assigning ``s`` to a D overflows (golden fixed.cast_flagged): ``s`` rounded to D's LSB
+// by D's mode, in a type with room for any integer part, lies outside D's range.
+template <class D, class S>
+bool overflows(const S& s) {
+#pragma HLS INLINE
+    static const int I = (S::iwidth > D::iwidth ? S::iwidth : D::iwidth) + 2;
+    typedef ap_fixed<I + D::width - D::iwidth, I, D::qmode, AP_WRAP> roomy_t;
+    roomy_t r = s;
+    ap_uint<D::width> top_bits = 0, bottom_bits = 0;
+    top_bits = ~top_bits;
+    if (is_signed_fixed<D>::value) {
+        top_bits[D::width - 1] = 0;
+        bottom_bits[D::width - 1] = 1;
+    }
+    D top, bottom;
+    top.range(D::width - 1, 0) = top_bits;
+    bottom.range(D::width - 1, 0) = bottom_bits;
+    return r > roomy_t(top) || r < roomy_t(bottom);
+}
+
 // The leap of a lane that draws K bits per sample: K steps of the Galois LFSR
 // x^32 + x^22 + x^2 + x + 1 (s = (s >> 1) ^ (s & 1 ? 0x80200003 : 0), see quantkan/lfsr.py),
 // unrolled into one XOR network; on a native 32-bit word, which C simulation runs much faster
@@ -118,7 +158,7 @@ void kan_forward(const typename C::in_t x[C::n_in], typename C::out_t y[C::n_out
                  typename C::coef_t coef[C::n_out][C::n_in][C::n_coef],
                  const typename C::basis_t basis[1 << C::lut_bits][C::order + 1],
                  int k[C::n_in], int row[C::n_in],
-                 typename C::coef_t cread[C::n_out][C::n_in][C::order + 1]) {
+                 typename C::coef_t cread[C::n_out][C::n_in][C::order + 1], ap_uint<32> diag[N_DIAG]) {
 #pragma HLS INLINE
 locate:
     for (int i = 0; i < C::n_in; i++) {
@@ -140,8 +180,11 @@ outputs:
         }
         if (C::narrow_acc) {
             typename C::acc_user_t narrow = acc;
+            count(diag[DIAG_OUT_SAT], overflows<typename C::acc_user_t>(acc) ||
+                                          overflows<typename C::out_t>(narrow));
             y[j] = narrow;
         } else {
+            count(diag[DIAG_OUT_SAT], overflows<typename C::out_t>(acc));
             y[j] = acc;
         }
     }
@@ -158,7 +201,8 @@ struct kan_update {
 
 // Read-modify-write of the current coefficients: no update is lost, however late it lands.
 template <class C>
-void kan_apply(typename C::coef_t coef[C::n_out][C::n_in][C::n_coef], const kan_update<C>& u) {
+void kan_apply(typename C::coef_t coef[C::n_out][C::n_in][C::n_coef], const kan_update<C>& u,
+               ap_uint<32> diag[N_DIAG]) {
 #pragma HLS INLINE
     if (!u.valid) return;
     for (int j = 0; j < C::n_out; j++) {
@@ -167,6 +211,8 @@ void kan_apply(typename C::coef_t coef[C::n_out][C::n_in][C::n_coef], const kan_
 #pragma HLS UNROLL
             for (int m = 0; m <= C::order; m++) {
 #pragma HLS UNROLL
+                count(diag[DIAG_PARAM_SAT],
+                      overflows<typename C::coef_t>(coef[j][i][u.k[i] + m] - u.delta[j][i][m]));
                 coef[j][i][u.k[i] + m] = coef[j][i][u.k[i] + m] - u.delta[j][i][m];
             }
         }
@@ -182,7 +228,8 @@ void kan_backward(const typename C::error_t err[C::n_out], typename C::error_t g
                   const typename C::deriv_t deriv[1 << C::lut_bits][C::order + 1],
                   const int k[C::n_in], const int row[C::n_in],
                   const typename C::coef_t cread[C::n_out][C::n_in][C::order + 1],
-                  ap_uint<32> lfsr[C::n_out][C::n_in][C::order + 1]) {
+                  ap_uint<32> lfsr[C::n_out][C::n_in][C::order + 1], ap_uint<32> diag[N_DIAG],
+                  ap_uint<32> diag_below[N_DIAG]) {
 #pragma HLS INLINE
     if (need_grad) {
         for (int i = 0; i < C::n_in; i++) {
@@ -198,6 +245,7 @@ void kan_backward(const typename C::error_t err[C::n_out], typename C::error_t g
                 typename C::grad_t s = slope;
                 back += err[j] * s;
             }
+            count(diag_below[DIAG_ERR_SAT], overflows<typename C::error_t>(back));
             grad[i] = back;
         }
     }
@@ -214,6 +262,8 @@ void kan_backward(const typename C::error_t err[C::n_out], typename C::error_t g
 #pragma HLS UNROLL
                 typename C::g_t g = err[j] * basis[row[i]][m];
                 upd.delta[j][i][m] = make_delta<C>(g, lfsr[j][i][m]);
+                count(diag[DIAG_ATTEMPTED], g != 0);
+                count(diag[DIAG_ZERO], g != 0 && upd.delta[j][i][m] == 0);
             }
         }
     }
@@ -223,7 +273,7 @@ void kan_backward(const typename C::error_t err[C::n_out], typename C::error_t g
 template <class C>
 void dense_forward(const typename C::in_t x[C::n_in], typename C::out_t y[C::n_out],
                    typename C::weight_t w[C::n_out][C::n_in], typename C::bias_t b[C::n_out],
-                   typename C::weight_t wread[C::n_out][C::n_in], bool active[C::n_out]) {
+                   typename C::weight_t wread[C::n_out][C::n_in], bool active[C::n_out], ap_uint<32> diag[N_DIAG]) {
 #pragma HLS INLINE
     for (int j = 0; j < C::n_out; j++) {
 #pragma HLS UNROLL
@@ -237,8 +287,11 @@ void dense_forward(const typename C::in_t x[C::n_in], typename C::out_t y[C::n_o
         active[j] = acc > 0;
         if (C::narrow_acc) {
             typename C::acc_user_t narrow = acc;
+            count(diag[DIAG_OUT_SAT], overflows<typename C::acc_user_t>(acc) ||
+                                          overflows<typename C::out_t>(narrow));
             y[j] = narrow;
         } else {
+            count(diag[DIAG_OUT_SAT], overflows<typename C::out_t>(acc));
             y[j] = acc;
         }
     }
@@ -254,15 +307,17 @@ struct dense_update {
 
 template <class C>
 void dense_apply(typename C::weight_t w[C::n_out][C::n_in], typename C::bias_t b[C::n_out],
-                 const dense_update<C>& u) {
+                 const dense_update<C>& u, ap_uint<32> diag[N_DIAG]) {
 #pragma HLS INLINE
     if (!u.valid) return;
     for (int j = 0; j < C::n_out; j++) {
 #pragma HLS UNROLL
         for (int i = 0; i < C::n_in; i++) {
 #pragma HLS UNROLL
+            count(diag[DIAG_PARAM_SAT], overflows<typename C::weight_t>(w[j][i] - u.dw[j][i]));
             w[j][i] = w[j][i] - u.dw[j][i];
         }
+        count(diag[DIAG_PARAM_SAT], overflows<typename C::bias_t>(b[j] - u.db[j]));
         b[j] = b[j] - u.db[j];
     }
 }
@@ -271,7 +326,8 @@ template <class C>
 void dense_backward(const typename C::error_t err_in[C::n_out], typename C::error_t grad[C::n_in],
                     bool need_grad, const typename C::in_t x[C::n_in], dense_update<C>& upd,
                     const typename C::weight_t wread[C::n_out][C::n_in], const bool active[C::n_out],
-                    ap_uint<32> lfsr_w[C::n_out][C::n_in], ap_uint<32> lfsr_b[C::n_out]) {
+                    ap_uint<32> lfsr_w[C::n_out][C::n_in], ap_uint<32> lfsr_b[C::n_out],
+                    ap_uint<32> diag[N_DIAG], ap_uint<32> diag_below[N_DIAG]) {
 #pragma HLS INLINE
     typename C::error_t err[C::n_out];
     for (int j = 0; j < C::n_out; j++) {
@@ -286,6 +342,7 @@ void dense_backward(const typename C::error_t err_in[C::n_out], typename C::erro
 #pragma HLS UNROLL
                 back += err[j] * wread[j][i];
             }
+            count(diag_below[DIAG_ERR_SAT], overflows<typename C::error_t>(back));
             grad[i] = back;
         }
     }
@@ -296,9 +353,13 @@ void dense_backward(const typename C::error_t err_in[C::n_out], typename C::erro
 #pragma HLS UNROLL
             typename C::gw_t g = err[j] * x[i];
             upd.dw[j][i] = make_delta<typename C::wupd>(g, lfsr_w[j][i]);
+            count(diag[DIAG_ATTEMPTED], g != 0);
+            count(diag[DIAG_ZERO], g != 0 && upd.dw[j][i] == 0);
         }
         typename C::bupd::g_t gb = err[j];
         upd.db[j] = make_delta<typename C::bupd>(gb, lfsr_b[j]);
+        count(diag[DIAG_ATTEMPTED], gb != 0);
+        count(diag[DIAG_ZERO], gb != 0 && upd.db[j] == 0);
     }
 }
 
