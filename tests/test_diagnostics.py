@@ -145,3 +145,19 @@ def test_hardware_view_saturates_and_clears():
     window = Diagnostics(50, 17, [LayerCounts(attempted=140, zero=103, updates=200)], [4], [1]).since(d)
     assert (window.samples, window.layers[0].attempted, window.layers[0].zero) == (30, 100, 100)
     assert window.frozen(0)
+
+
+def test_train_reports_saturation_of_a_diverging_learner():
+    """The issue's case: a [2, 5, 1] KAN on drift2d at lr 2**-2 with D = 14 diverges into saturation;
+    at D = 0 the same run is not reported."""
+    from quantkan.train import build_run, train
+
+    for delay, saturating in ((14, True), (0, False)):
+        model, stream, learning = build_run({}, {"task": {"name": "drift2d", "n": 3000},
+                                                 "learning": {"lr": 0.25, "delay": delay}})
+        result = train(model, stream, lr=0.25, delay=delay, twin=False, show_progress=False)
+        d = result.diagnostics
+        assert d.samples == d.learned == 3000 and d.layers[0].updates == 3000 * d.lanes[0]
+        assert bool(d.saturating(0)) == saturating, d.saturation(0)
+        assert any("is saturating" in w for w in result.warnings()) == saturating
+        assert result.metrics()["diagnostics"]["layers"][0]["param_sat"] == d.layers[0].param_sat
