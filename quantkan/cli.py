@@ -15,6 +15,7 @@ import numpy as np
 from quantkan.errors import missing_module
 from quantkan.fixed import FixedType, Rounding, add, cast
 from quantkan.tasks import TASKS
+from quantkan.train import SCHEDULES
 from quantkan.options import (Parser, add_config, add_model_file, add_output, deprecated_alias, learning_rate,
                               nonnegative_int, positive_float, positive_int, warn)
 
@@ -71,7 +72,8 @@ def _train(args: argparse.Namespace) -> int:
     config = load_config(args.config) if args.config else {}
     overrides = {"kind": kind, "bits": args.bits,
                  "task": {"name": args.task, "n": args.n},
-                 "learning": {"lr": args.lr, "delay": args.delay, "rounding": args.rounding, "seed": args.seed}}
+                 "learning": {"lr": args.lr, "delay": args.delay, "schedule": args.schedule, "rounding": args.rounding,
+                              "seed": args.seed}}
     if args.task and config.get("task", {}).get("name") not in (None, args.task):
         config = {**config, "task": {}}  # another task: the file's task settings do not apply
     model, stream, learning = build_run(config, overrides)
@@ -79,15 +81,16 @@ def _train(args: argparse.Namespace) -> int:
         model = model_from_file(model, model_file, args.config or f"the default model for {stream.name}",
                                 args.model_replaces_config)
     print(f"quantkan train: {model!r}\n  task {stream.name} ({stream.n} samples, {stream.n_regimes} regimes), "
-          f"lr {learning['lr']}, delay {learning['delay']}, update rounding {learning['rounding']}")
-    result = train(model, stream, lr=learning["lr"], delay=learning["delay"], rounding=learning["rounding"],
-                   seed=learning["seed"], twin=not args.no_twin, show_progress=not args.quiet,
-                   engine=args.engine)
+          f"lr {learning['lr']}, update rounding {learning['rounding']}")
+    result = train(model, stream, twin=not args.no_twin, show_progress=not args.quiet, engine=args.engine,
+                   **learning)
+    learning = {**learning, "delay": result.delays, "schedule": result.schedule}  # what the run used
     if result.stream.n:
         print(result.table())
         print(result.diagnostics_table())
         for message in result.warnings():
             warn(message)
+    _report_delay(result)
     output = args.output
     if result.interrupted:
         output = output or f"{Path(args.config).stem if args.config else stream.name}.interrupted.qkan"
@@ -103,6 +106,18 @@ def _train(args: argparse.Namespace) -> int:
         from quantkan.plot import learning_curve
         print(f"wrote plot {learning_curve(result, args.plot)}")
     return 130 if result.interrupted else 0
+
+
+def _report_delay(result: Any, name: str = "") -> None:
+    """Print the run's D and what it cost against D = 0; warn when that is more than DELAY_COST_LIMIT."""
+    from quantkan.train import DELAY_COST_LIMIT
+
+    print(f"{name}{result.delay_summary()}")
+    cost = result.delay_cost()
+    if cost is not None and cost > DELAY_COST_LIMIT:
+        warn(f"{name}the update delay D = {result.delays} costs {cost:.1f}x the error of the same run at D = 0 "
+             f"(more than {DELAY_COST_LIMIT}x): the pipelined hardware will learn this much worse; try a smaller "
+             "lr, schedule = \"sequential\" (D = 0, one sample per learning step) or the shallow pipeline")
 
 
 def _train_record(config_file: str | None, model: Any, stream: Any, learning: dict, result: Any) -> dict:
@@ -137,11 +152,12 @@ def _compare(args: argparse.Namespace) -> int:
     records = []
     for path, model, stream, learning in built:
         print(f"{Path(path).stem}: {model!r}, lr {learning['lr']}", flush=True)
-        result = train(model, stream, lr=learning["lr"], delay=learning["delay"], rounding=learning["rounding"],
-                       seed=learning["seed"], twin=False, show_progress=not args.quiet)
+        result = train(model, stream, twin=False, show_progress=not args.quiet, **learning)
         if result.interrupted:
             print(f"interrupted during {path}; nothing written", file=sys.stderr)
             return 130
+        _report_delay(result, f"{Path(path).stem}: ")
+        learning = {**learning, "delay": result.delays, "schedule": result.schedule}
         runs.append((Path(path).stem, result, model))
         records.append(_train_record(path, model, stream, learning, result))
     stream = runs[0][1].stream
@@ -173,7 +189,7 @@ def _export_hls(args: argparse.Namespace) -> int:
                  np.ones(n, dtype=bool))
     out = hls.export(model, args.output, part=args.part, clock_ns=args.clock, lr=learning["lr"],
                      rounding=learning["rounding"], seed=learning["seed"], stream=tb_stream,
-                     delay=learning["delay"])
+                     delay=learning["delay"] or 0)  # the HLS pipeline is Vitis's: its D is the config's, else 0
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     print(f"wrote Vitis HLS project {out} for {model!r} (part {args.part}, {args.clock:g} ns), "
           f"testbench of {n} task samples:")
@@ -207,7 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "comma-separated list of one per layer, e.g. 0.03125,0.125 (default: the config's, "
                         "else 0.125)")
     p.add_argument("--delay", type=nonnegative_int,
-                   help="update delay D of the pipelined schedule (default: the config's, else 0)")
+                   help="update delay D, every layer (default: the config's, else the D the RTL generator reports "
+                        "for --schedule)")
+    p.add_argument("--schedule", choices=SCHEDULES,
+                   help="the hardware schedule whose D the learner uses: pipelined (a sample every cycle, D > 0) "
+                        "or sequential (D = 0) (default: the config's, else pipelined)")
     p.add_argument("--rounding", choices=("type", "stochastic"),
                    help="rounding of the update delta (default: the config's, else type)")
     p.add_argument("--seed", type=nonnegative_int,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import signal
 import threading
 import time
@@ -16,12 +17,23 @@ from quantkan.diagnostics import Diagnostics
 from quantkan.engine import EngineLearner, make_learner
 from quantkan.golden import LearningRates, OnlineLearner
 from quantkan.models import Model, model_from_config
+from quantkan.options import warn
 from quantkan.progress import progress
 from quantkan.tasks import Stream, make_task, windowed_metric
 from quantkan.twin import FloatLearner
 
 __all__ = ["TrainResult", "train", "check_task_fits", "default_model_config", "build_run", "load_run",
-           "model_from_file"]
+           "model_from_file", "SCHEDULES", "hardware_delays", "resolve_delay", "learner_settings",
+           "DELAY_COST_LIMIT", "LEARNING_DEFAULTS"]
+
+#: The RTL generator's schedules (``quantkan.rtl.kan.SCHEDULES``, repeated here so that
+#: ``import quantkan.train`` does not load Amaranth): ``pipelined`` takes a sample every cycle
+#: and lands layer l's update D_l samples late; ``sequential`` is plain SGD (D = 0).
+SCHEDULES = ("pipelined", "sequential")
+
+#: ``train`` says so when the delay's metric (MSE, or error rate = 1 - accuracy) is more than
+#: this many times the same run's at D = 0.
+DELAY_COST_LIMIT = 1.5
 
 
 @dataclass
@@ -34,6 +46,11 @@ class TrainResult:
     interrupted: bool = False  # stopped by Ctrl-C: ``stream`` holds the samples learned so far
     diagnostics: Diagnostics | None = None  # the learner's counters over the run (quantkan.diagnostics)
     window: Diagnostics | None = None  # ... over the last DIAGNOSTICS_WINDOW samples or more (whole chunks)
+    schedule: str | None = None  # the hardware schedule whose D was used (None: an explicit delay)
+    delays: list[int] | None = None  # D per layer the learner used
+    delay_source: str = ""  # where D came from, for people: "the RTL generator's (pipelined, deep)", ...
+    undelayed: np.ndarray | None = None  # the fixed-point predictions of the same run at D = 0 (None: D = 0 already)
+
 
     def warnings(self) -> list[str]:
         """Frozen layers (judged on the last window) and saturating ones (the whole run)."""
@@ -57,14 +74,41 @@ class TrainResult:
     def metrics(self, fraction: float = 0.2) -> dict[str, Any]:
         """Per-regime metrics as plain JSON-able values, for a results file."""
         counts = np.bincount(self.stream.regime) if self.stream.n else []
+        undelayed = (windowed_metric(self.stream, self.undelayed, fraction)
+                     if self.undelayed is not None and self.stream.n else {})
         return {"metric": self.stream.metric, "window": f"last {fraction:.0%} of each regime",
                 "samples": self.stream.n, "interrupted": self.interrupted,
                 "seconds": round(self.seconds, 3), "samples_per_second": round(self.samples_per_second, 1),
-                "regimes": [{"regime": r, "samples": int(counts[r]), "fixed": fx, "float": fl}
+                "schedule": self.schedule, "delay": self.delays, "delay_source": self.delay_source,
+                "delay_cost": self.delay_cost(fraction),
+                "regimes": [{"regime": r, "samples": int(counts[r]), "fixed": fx, "float": fl,
+                             **({"fixed_at_d0": undelayed[r]} if r in undelayed else {})}
                             for r, fx, fl in self.per_regime(fraction)],
                 **({"diagnostics": {**self.diagnostics.to_json(self.window),
                                     "window_samples": self.window.samples if self.window is not None else None},
                     "warnings": self.warnings()} if self.diagnostics is not None else {})}
+
+    def delay_cost(self, fraction: float = 0.2) -> float | None:
+        """The run's loss at its D over the same run's at D = 0 (None when D = 0 or not measured).
+
+        The loss is the MSE, or the error rate (1 - accuracy), averaged over the last ``fraction``
+        of each regime: 2.0 means the pipeline's delay doubles the error the learner ends with."""
+        if self.undelayed is None or not self.stream.n:
+            return None
+        delayed, undelayed = (_loss(self.stream, p, fraction) for p in (self.fixed, self.undelayed))
+        if undelayed == 0.0:
+            return 1.0 if delayed == 0.0 else float("inf")
+        return delayed / undelayed
+
+    def delay_summary(self, fraction: float = 0.2) -> str:
+        """One line for people: D, where it came from, and what it costs against D = 0."""
+        text = f"update delay D = {self.delays} per layer ({self.delay_source})"
+        cost = self.delay_cost(fraction)
+        if cost is not None:
+            loss = "MSE" if self.stream.metric == "mse" else "error rate"
+            text += (f"; {loss} {_loss(self.stream, self.fixed, fraction):.3e} vs "
+                     f"{_loss(self.stream, self.undelayed, fraction):.3e} at D = 0 ({cost:.2f}x)")
+        return text
 
     def per_regime(self, fraction: float = 0.2) -> list[tuple[int, float, float | None]]:
         """(regime, fixed metric, float metric) over the last ``fraction`` of each regime."""
@@ -91,11 +135,62 @@ ENGINE_CHUNK = 2048
 DIAGNOSTICS_WINDOW = 2048
 
 
-def train(model: Model, stream: Stream, lr: LearningRates = 2.0 ** -3, delay: int | list[int] = 0,
+def _loss(stream: Stream, predictions: np.ndarray, fraction: float) -> float:
+    """The loss a delay is judged by: MSE, or error rate for accuracy, over the regimes' tails."""
+    values = list(windowed_metric(stream, predictions, fraction).values())
+    mean = float(np.mean(values))
+    return mean if stream.metric == "mse" else 1.0 - mean
+
+
+def hardware_delays(model: Model, schedule: str = "pipelined", lr: Any = 2.0 ** -3,
+                    rounding: str = "type") -> list[int]:
+    """D per layer of the learner the RTL generator builds for ``model`` (its default, deep
+    pipeline) under ``schedule``: the delay the hardware learns with.  Needs Amaranth
+    (an ImportError otherwise) for the pipelined schedule; sequential is D = 0 by definition."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    if schedule == "sequential":
+        return [0] * (len(model.layers) - 1)
+    from quantkan.rtl.export import learner_timing  # Amaranth: loaded only when asked for
+
+    return list(learner_timing(model, schedule, lr=lr, rounding=rounding).delays)
+
+
+def resolve_delay(model: Model, schedule: str | None = "pipelined", delay: int | list[int] | None = None,
+                  lr: Any = 2.0 ** -3, rounding: str = "type") -> tuple[int | list[int], str]:
+    """(D, where it came from): an explicit ``delay`` wins; else the RTL generator's D for
+    ``schedule``; without Amaranth, D = 0 and a warning that says so."""
+    if delay is not None:
+        return delay, "given"
+    if schedule is None:
+        return 0, "no schedule: plain SGD"
+    try:
+        return hardware_delays(model, schedule, lr, rounding), f"the RTL generator's, {schedule} schedule, deep pipeline"
+    except ImportError as err:
+        warn(f"cannot ask the RTL generator for the {schedule} schedule's update delay ({err}; Amaranth "
+             "comes with pip install quantkan): learning with D = 0, which the pipelined hardware does not do")
+        return 0, "D = 0: Amaranth is not installed"
+
+
+def learner_settings(model: Model, learning: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of a learner (lr, delay, rounding, seed) for a ``build_run``
+    learning table, its delay resolved (:func:`resolve_delay`)."""
+    delay, _ = resolve_delay(model, learning.get("schedule"), learning.get("delay"), learning["lr"],
+                             learning["rounding"])
+    return {"lr": learning["lr"], "delay": delay, "rounding": learning["rounding"], "seed": learning["seed"]}
+
+
+def train(model: Model, stream: Stream, lr: LearningRates = 2.0 ** -3, delay: int | list[int] | None = None,
           rounding: str = "type", seed: int = 0, twin: bool = True,
-          show_progress: bool = True, engine: str = "auto") -> TrainResult:
+          show_progress: bool = True, engine: str = "auto", schedule: str | None = "pipelined",
+          check_delay: bool = True) -> TrainResult:
     """Predict-then-learn on every sample, as an online learner on chip does.
 
+    The update delay is the hardware's: an explicit ``delay`` (one D or one per layer) wins,
+    else the D the RTL generator reports for ``schedule`` ("pipelined", the default: a sample
+    every cycle; "sequential": D = 0; None: D = 0 without asking the generator).  With
+    ``check_delay`` and D > 0 the same run is repeated at D = 0 (on the compiled engine where
+    numba is installed: cheap) so :meth:`TrainResult.delay_cost` tells what the delay costs.
     ``engine``: "numpy" (the golden learner), "compiled" (quantkan.engine, bit-exact with it)
     or "auto" (compiled where numba is installed and the model fits it).
     Ctrl-C stops the stream between two samples (two chunks of ENGINE_CHUNK on the engine):
@@ -103,6 +198,10 @@ def train(model: Model, stream: Stream, lr: LearningRates = 2.0 ** -3, delay: in
     what it learned, ready to be saved.
     """
     check_task_fits(model, stream)
+    if schedule is not None and schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    delay, source = resolve_delay(model, schedule, delay, lr, rounding)
+    undelayed_model = copy.deepcopy(model) if check_delay and np.any(np.asarray(delay) > 0) else None
     learner = make_learner(model, engine, lr=lr, delay=delay, rounding=rounding, seed=seed)
     floater = FloatLearner(model, lr=learner.lr, delay=delay) if twin else None  # the rates as rounded
     fixed_out = np.empty_like(stream.target)
@@ -137,11 +236,27 @@ def train(model: Model, stream: Stream, lr: LearningRates = 2.0 ** -3, delay: in
     final = learner.diagnostics()
     window = final.since(next((s for s in reversed(snapshots) if s.samples <= final.samples - DIAGNOSTICS_WINDOW),
                               snapshots[0]))
+    how = dict(schedule=None if source == "given" else schedule, delays=list(learner.delays), delay_source=source,
+               diagnostics=final, window=window)
     if done < stream.n:
         return TrainResult(stream.head(done), learner, fixed_out[:done],
-                           None if float_out is None else float_out[:done], seconds, interrupted=True,
-                           diagnostics=final, window=window)
-    return TrainResult(stream, learner, fixed_out, float_out, seconds, diagnostics=final, window=window)
+                           None if float_out is None else float_out[:done], seconds, interrupted=True, **how)
+    undelayed = None
+    if undelayed_model is not None:
+        undelayed = _predictions(make_learner(undelayed_model, "auto", lr=lr, delay=0, rounding=rounding, seed=seed),
+                                 undelayed_model, stream)
+    return TrainResult(stream, learner, fixed_out, float_out, seconds, undelayed=undelayed, **how)
+
+
+def _predictions(learner: OnlineLearner | EngineLearner, model: Model, stream: Stream) -> np.ndarray:
+    """Every prediction of a learner over a whole stream (made before it learned each sample)."""
+    if isinstance(learner, EngineLearner):
+        x, t = model.types.input.quantize(stream.x), model.types.output.quantize(stream.target)
+        out = model.types.output.to_float(learner.run_raw(x, t))
+    else:
+        out = np.array([learner.step(x, target) for x, target in stream])
+    learner.flush()
+    return out
 
 
 @contextmanager
@@ -185,8 +300,19 @@ def default_model_config(kind: str, n_inputs: int, n_outputs: int) -> dict[str, 
     raise ValueError(f"model kind must be 'kan' or 'mlp', got {kind!r}")
 
 
+#: A config's [learning] settings when it gives none.  Every config describes a learner the RTL
+#: generator builds (the same file feeds export, sim, boards), so it targets hardware: unless it
+#: sets ``delay`` (which wins) or ``schedule = "sequential"``, it learns with the pipelined
+#: hardware's D (``delay = None``: the schedule's, see :func:`resolve_delay`).
+LEARNING_DEFAULTS: dict[str, Any] = {"lr": 2.0 ** -3, "delay": None, "schedule": "pipelined", "rounding": "type",
+                                     "seed": 0}
+
+
 def build_run(config: dict[str, Any], overrides: dict[str, Any]) -> tuple[Model, Stream, dict[str, Any]]:
-    """Model, task stream and learning settings from a config plus command-line overrides."""
+    """Model, task stream and learning settings from a config plus command-line overrides.
+
+    ``learning["delay"]`` is the config's (or the command line's) explicit delay, None when it
+    gives none: :func:`train` then takes the D of ``learning["schedule"]``."""
     task_cfg = {**config.get("task", {}), **{k: v for k, v in overrides.get("task", {}).items() if v is not None}}
     name = task_cfg.pop("name", "drift")
     stream = make_task(name, **task_cfg)
@@ -199,11 +325,14 @@ def build_run(config: dict[str, Any], overrides: dict[str, Any]) -> tuple[Model,
     if overrides.get("bits") is not None:
         model_cfg["bits"] = overrides["bits"]
         model_cfg.pop("types", None)
-    learning = {"lr": 2.0 ** -3, "delay": 0, "rounding": "type", "seed": 0, **config.get("learning", {})}
+    learning = {**LEARNING_DEFAULTS, **config.get("learning", {})}
     learning.update({k: v for k, v in overrides.get("learning", {}).items() if v is not None})
     seed = learning["seed"]
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"[learning] seed must be an integer >= 0, got {seed!r}")
+    if learning["schedule"] not in SCHEDULES:
+        raise ValueError(f"[learning] schedule must be one of {', '.join(map(repr, SCHEDULES))}, "
+                         f"got {learning['schedule']!r}")
     model = model_from_config(model_cfg, seed=seed)
     return model, stream, learning
 

@@ -101,10 +101,10 @@ def _sim_hls(args: argparse.Namespace, features) -> int:
     out = output_folder(args, "sim")
     drive = task_drive(model, stream.x, stream.target, seed=learning["seed"], features=features)
     print(f"quantkan sim: {model!r}\n  task {stream.name}, {stream.n} samples ({int((~drive.learn).sum())} "
-          f"without learning), lr {learning['lr']}, delay {learning['delay']}, update rounding "
+          f"without learning), lr {learning['lr']}, delay {learning['delay'] or 0}, update rounding "
           f"{learning['rounding']}; backend hls (g++ C simulation)")
     result = compare_stream(model, out / "hls", drive.x, drive.target, drive.learn, lr=learning["lr"],
-                            rounding=learning["rounding"], seed=learning["seed"], delay=learning["delay"],
+                            rounding=learning["rounding"], seed=learning["seed"], delay=learning["delay"] or 0,
                             checkpoints=args.checkpoints)
     write_summary(out / "summary.json", args, model, learning, {
         "ok": result.ok, "backend": "hls", "task": {"name": stream.name, **stream.params}, **asdict(result)})

@@ -22,10 +22,10 @@ from quantkan import persist
 from quantkan.golden import LearningRates
 from quantkan.models import KAN, MLP, Model
 from quantkan.rtl.coefbank import bank_address, pack_fields
-from quantkan.rtl.kan import KANLearner, Learner
+from quantkan.rtl.kan import KANLearner, Learner, Timing
 from quantkan.rtl.mlp import MLPLearner, mlp_param_address
 
-__all__ = ["export_verilog", "learner_for", "param_address", "DEFAULT_NAME"]
+__all__ = ["export_verilog", "learner_for", "learner_timing", "param_address", "DEFAULT_NAME"]
 
 DEFAULT_NAME = "quantkan_kan"
 
@@ -39,6 +39,14 @@ def learner_for(model: Model, schedule: str = "pipelined", lr: LearningRates = 2
     if isinstance(model, MLP):
         return MLPLearner(model, **settings)
     raise TypeError(f"the RTL generator builds KAN and MLP learners, not {type(model).__name__}")
+
+
+def learner_timing(model: Model, schedule: str = "pipelined", **settings) -> Timing:
+    """The timing (latency, II, D per layer) of the learner a model of either kind would get,
+    without keeping or elaborating it: what ``train`` needs to learn with the hardware's D."""
+    learner = learner_for(model, schedule=schedule, **settings)
+    learner._MustUse__silence = True  # built only to be measured
+    return learner.timing
 
 
 def export_verilog(model: Model, out_dir: str | Path, schedule: str = "pipelined", lr: LearningRates = 2.0 ** -4,

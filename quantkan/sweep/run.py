@@ -126,7 +126,7 @@ def run_point(point: Point, engine: str = "auto", workdir: str | None = None) ->
         return _invalid(point, err)
     model, stream, learning = built
     start = time.perf_counter()
-    result = train(model, stream, twin=False, show_progress=False, engine=engine, **learning)
+    result = train(model, stream, twin=False, show_progress=False, engine=engine, check_delay=False, **learning)
     name = "compiled" if isinstance(result.learner, EngineLearner) else "numpy"
     return _scored(point, built, result.fixed, name, time.perf_counter() - start, workdir)
 
@@ -138,7 +138,7 @@ def run_seeds(points: Sequence[Point], engine: str = "auto", workdir: str | None
     time shared among its points.  Without the engine, point by point (:func:`run_point`)."""
     from quantkan.engine import EngineUnsupported, Population, available
     from quantkan.golden import OnlineLearner
-    from quantkan.train import build_run
+    from quantkan.train import build_run, learner_settings
 
     rows, built, ready = [], [], []
     for point in points:
@@ -152,7 +152,8 @@ def run_seeds(points: Sequence[Point], engine: str = "auto", workdir: str | None
     try:
         if engine == "numpy" or not available():
             raise EngineUnsupported(engine)
-        population = Population([OnlineLearner(model, **learning) for model, _, learning in built])
+        population = Population([OnlineLearner(model, **learner_settings(model, learning))
+                                 for model, _, learning in built])
     except EngineUnsupported:
         return rows + [run_point(point, engine, workdir) for point in ready]
     model, stream, _ = built[0]
