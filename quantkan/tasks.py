@@ -45,6 +45,10 @@ __all__ = [
     "drift_multi_target",
     "qubit_readout",
     "qubit_centres",
+    "qubit_trace",
+    "qubit_trace_centres",
+    "qubit_trace_posterior",
+    "bayes_accuracy",
     "TASKS",
     "make_task",
     "windowed_metric",
@@ -87,6 +91,11 @@ class Stream:
     input_range: tuple[float, float]
     metric: str
     params: Mapping[str, Any] = field(default_factory=dict)
+    #: ``(n,)`` or None: for a classification task whose generator knows its own likelihoods,
+    #: the probability that the Bayes-optimal decision (the true regime's parameters, the
+    #: prior) is right on sample i, ``max_s P(s | x_i)``.  Its mean over samples estimates the
+    #: best accuracy any classifier can reach there (see :func:`bayes_accuracy`).
+    bayes: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         x = np.array(self.x, dtype=np.float64)
@@ -110,6 +119,13 @@ class Stream:
             raise ValueError(f"inputs outside input_range [{lo}, {hi})")
         if self.metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {self.metric!r}")
+        bayes = None
+        if self.bayes is not None:
+            bayes = np.array(self.bayes, dtype=np.float64)
+            if bayes.shape != (n,):
+                raise ValueError(f"Stream bayes must have shape ({n},), got {bayes.shape}")
+            bayes.setflags(write=False)
+        object.__setattr__(self, "bayes", bayes)
         for a in (x, target, regime):
             a.setflags(write=False)
         object.__setattr__(self, "x", x)
@@ -149,7 +165,7 @@ class Stream:
     def head(self, n: int) -> Stream:
         """The first ``n`` samples (what a learner saw before it was stopped)."""
         return Stream(self.name, self.x[:n], self.target[:n], self.regime[:n], self.input_range, self.metric,
-                      self.params)
+                      self.params, None if self.bayes is None else self.bayes[:n])
 
     def __repr__(self) -> str:
         return (f"Stream({self.name!r}, n={self.n}, n_inputs={self.n_inputs}, "
@@ -437,6 +453,168 @@ def qubit_readout(n: int = 10000, seed: int = 0, regimes: int = 5, sigma: float 
 
 
 # ---------------------------------------------------------------------------------------
+# Qubit readout from I/Q time traces (T1 decay, integration windows, regimes)
+# ---------------------------------------------------------------------------------------
+
+#: Gauss-Legendre nodes per integration window in :func:`qubit_trace_posterior`.
+BAYES_NODES = 24
+
+
+def qubit_trace_centres(regimes: int, separation: float = 0.4, rotation: float = 0.6,
+                        shift: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster centres ``(mu_0, mu_1)`` of :func:`qubit_trace`, each ``(regimes, 2)`` (I, Q).
+
+    Regime r: ``theta_r = rotation * r`` (a local-oscillator phase that jumps),
+    ``c_r = shift * (cos(2.4 r), sin(2.4 r))`` (an amplifier offset that jumps),
+    ``mu_0 = c_r + R(theta_r) (-separation/2, 0)``, ``mu_1 = c_r + R(theta_r) (+separation/2, 0)``.
+    """
+    r = np.arange(regimes, dtype=np.float64)
+    theta = rotation * r
+    half = 0.5 * separation * np.stack([np.cos(theta), np.sin(theta)], axis=1)
+    c = shift * np.stack([np.cos(2.4 * r), np.sin(2.4 * r)], axis=1)
+    return c - half, c + half
+
+
+def _excited_fraction(t_decay: np.ndarray, windows: int) -> np.ndarray:
+    """``(..., windows)``: the fraction of each window a |1> trace that relaxes at ``t_decay``
+    spends in |1> (``clip(windows * t_decay - k, 0, 1)`` for window k)."""
+    return np.clip(windows * np.asarray(t_decay, dtype=np.float64)[..., None] - np.arange(windows), 0.0, 1.0)
+
+
+def qubit_trace(n: int = 20000, seed: int = 0, regimes: int = 4, windows: int = 3, sigma: float = 0.08,
+                separation: float = 0.4, t1: float = 2.0, rotation: float = 0.6, shift: float = 0.1,
+                p1: float = 0.5) -> Stream:
+    """Qubit readout from I/Q time traces: integration windows in, T1 decay, jumping centres.
+
+    One readout lasts one time unit.  The resonator's I/Q signal sits at the centre of the
+    qubit's current state; a |1> shot relaxes to |0> at a time drawn from an exponential of
+    mean ``t1`` (in readout lengths: with the default 2, 39% of |1> shots relax during the
+    readout, a hard case).  The trace is integrated over ``windows`` equal windows; each window's I and Q
+    (its mean signal plus white noise) are the inputs, so the learner sees *when* a shot
+    relaxed, which one integral over the whole readout hides.  The centres jump at every
+    regime (phase and offset drift), so a fixed discriminator fails after the first.
+
+    Generator (exactly):
+
+    1. ``rng = np.random.default_rng(seed)``; ``W = windows``.
+    2. ``state = (rng.random(n) < p1)`` as int (1 = |1>).
+    3. ``t_decay = rng.exponential(t1, size=n)`` (drawn for every shot, used for |1> only).
+    4. ``e = rng.standard_normal(size=(n, 2 W))``.
+    5. ``regime[i] = (i * regimes) // n``; centres ``mu_0, mu_1`` of each regime from
+       :func:`qubit_trace_centres` (separation, rotation, shift).
+    6. Window k's mean signal: ``mu_0 + f_k (mu_1 - mu_0)`` with ``f_k = clip(W t_decay - k,
+       0, 1)`` for a |1> shot (the fraction of the window before it relaxed) and ``f_k = 0``
+       for |0>.
+    7. ``x = clip(mean + sigma sqrt(W) e, -1, nextafter(1, -inf))``, columns
+       ``(I_0, Q_0, I_1, Q_1, ...)``: ``sigma`` is the noise of the integral over the whole
+       readout, so a window of 1/W of it has sqrt(W) times more.  With the defaults the
+       centres stay within 0.3 of the origin and clipping (6 sigma away) is never met.
+    8. ``target = state`` as float, shape (n, 1); predictions are scored at threshold 0.5.
+
+    ``stream.bayes[i]`` is ``max_s P(s | x_i)`` under the true model (see
+    :func:`qubit_trace_posterior`): its mean over a regime's samples estimates the best accuracy
+    any classifier reaches there (92.2% with the defaults, seed 0).
+    ``input_range = (-1.0, 1.0)``, ``metric = "accuracy"``, ``2 W`` inputs (6 by default).
+    """
+    n = _int_arg("n", n, 1)
+    regimes = _int_arg("regimes", regimes, 1)
+    windows = _int_arg("windows", windows, 1)
+    seed = _seed_arg(seed)
+    sigma = _float_arg("sigma", sigma, minimum=0.0, strict_min=True)
+    separation = _float_arg("separation", separation, minimum=0.0)
+    t1 = _float_arg("t1", t1, minimum=0.0, strict_min=True)
+    rotation = _float_arg("rotation", rotation)
+    shift = _float_arg("shift", shift, minimum=0.0)
+    p1 = _float_arg("p1", p1, minimum=0.0, maximum=1.0)
+    regime = _regime_labels(n, regimes)
+
+    rng = np.random.default_rng(seed)
+    state = (rng.random(n) < p1).astype(np.int64)
+    t_decay = rng.exponential(t1, size=n)
+    e = rng.standard_normal(size=(n, 2 * windows))
+    mu0, mu1 = qubit_trace_centres(regimes, separation, rotation, shift)
+    f = np.where(state[:, None] == 1, _excited_fraction(t_decay, windows), 0.0)  # (n, W)
+    mean = mu0[regime][:, None, :] + f[:, :, None] * (mu1 - mu0)[regime][:, None, :]  # (n, W, 2)
+    x = np.clip(mean.reshape(n, 2 * windows) + sigma * math.sqrt(windows) * e, -1.0, _below(1.0))
+    params = dict(n=n, seed=seed, regimes=regimes, windows=windows, sigma=sigma, separation=separation, t1=t1,
+                  rotation=rotation, shift=shift, p1=p1)
+    return Stream("qubit_trace", x, state.astype(np.float64)[:, None], regime, (-1.0, 1.0), "accuracy", params,
+                  _max_posterior(qubit_trace_posterior(x, regime, **{k: v for k, v in params.items()
+                                                                     if k not in ("n", "seed")})))
+
+
+def _log_normal(x: np.ndarray, mean: np.ndarray, sd: float) -> np.ndarray:
+    """log density of independent N(mean, sd^2) coordinates, summed over the last axis; a
+    coordinate clipped to the input range's edge counts with its whole tail (the clip's mass)."""
+    z = (x - mean) / sd
+    logp = -0.5 * z * z - math.log(sd * math.sqrt(2.0 * math.pi))
+    lo, hi = x <= -1.0, x >= _below(1.0)
+    if lo.any() or hi.any():
+        tail = np.vectorize(lambda v: math.log(max(0.5 * math.erfc(v / math.sqrt(2.0)), 1e-300)))
+        zb = np.broadcast_to(z, logp.shape)
+        logp = np.where(lo, tail(-zb), np.where(hi, tail(zb), logp)) if zb.size else logp
+    return logp.sum(axis=-1)
+
+
+def _max_posterior(posterior: np.ndarray) -> np.ndarray:
+    """The probability that the Bayes decision (the likelier state) is right."""
+    return np.maximum(posterior, 1.0 - posterior)
+
+
+def qubit_trace_posterior(x: np.ndarray, regime: np.ndarray, regimes: int, windows: int, sigma: float,
+                          separation: float, t1: float, rotation: float, shift: float, p1: float) -> np.ndarray:
+    """``P(1 | x_i)`` for every sample of :func:`qubit_trace`, under its true model (the
+    regime's centres, the prior, T1): the Bayes-optimal decision is 1 where it exceeds 1/2.
+
+    ``P(x | 0)`` is Gaussian around the |0> centre in every window.  ``P(x | 1)`` averages
+    the Gaussian over the relaxation time: ``exp(-1/t1) N(x; all windows at mu_1) +
+    int_0^1 exp(-t/t1)/t1 N(x; m(t)) dt``, where ``m(t)`` is the window means of a trace that
+    relaxes at t.  Within each window m(t) is linear in t, so the integrand is smooth there and
+    the integral is taken by Gauss-Legendre quadrature with :data:`BAYES_NODES` nodes per
+    window (exact to rounding for these smooth Gaussians).  Clipped coordinates count with
+    their tail mass.  Then ``P(1 | x) = p1 P(x|1) / (p1 P(x|1) + (1 - p1) P(x|0))``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    regime = np.asarray(regime, dtype=np.int64)
+    n, sd = x.shape[0], sigma * math.sqrt(windows)
+    mu0, mu1 = qubit_trace_centres(regimes, separation, rotation, shift)
+    m0, d = mu0[regime], (mu1 - mu0)[regime]  # (n, 2)
+    xw = x.reshape(n, windows, 2)
+
+    def log_like(f: np.ndarray) -> np.ndarray:
+        """log N(x; means of fractions f (..., W)) for every sample: (n, ...)."""
+        f = np.asarray(f, dtype=np.float64)
+        mean = m0[:, None, None, :] + f[None, ..., None] * d[:, None, None, :]  # (n, Q, W, 2)
+        return _log_normal(xw[:, None, :, :], mean, sd).sum(axis=-1)
+
+    nodes, weights = np.polynomial.legendre.leggauss(BAYES_NODES)
+    t = np.concatenate([(k + 0.5 * (nodes + 1.0)) / windows for k in range(windows)])  # (W Q,)
+    w = np.concatenate([0.5 * weights / windows] * windows) * np.exp(-t / t1) / t1
+    log_decayed = log_like(_excited_fraction(t, windows)) + np.log(w)[None, :]  # (n, W Q)
+    log_kept = log_like(np.ones((1, windows)))[:, 0] - 1.0 / t1  # no relaxation during the readout
+    log1 = np.logaddexp(np.logaddexp.reduce(log_decayed, axis=1), log_kept)
+    log0 = log_like(np.zeros((1, windows)))[:, 0]
+    with np.errstate(divide="ignore"):
+        logit = (np.log(p1) + log1) - (np.log1p(-p1) + log0)
+    return 0.5 * (1.0 + np.tanh(0.5 * logit))  # P(1 | x), stable for any logit
+
+
+def bayes_accuracy(stream: Stream, fraction: float = 0.2) -> dict[int, float] | None:
+    """The Bayes-optimal accuracy per regime over the windows :func:`windowed_metric` scores
+    (the last ``fraction`` of each regime): the mean of ``stream.bayes`` there, or None for a
+    stream without it."""
+    if stream.bayes is None:
+        return None
+    fraction = _float_arg("fraction", fraction, minimum=0.0, maximum=1.0, strict_min=True)
+    out: dict[int, float] = {}
+    for r in np.unique(stream.regime):
+        idx = np.flatnonzero(stream.regime == r)
+        k = max(1, math.ceil(fraction * len(idx) - 1e-9))
+        out[int(r)] = float(np.mean(stream.bayes[idx[-k:]]))
+    return out
+
+
+# ---------------------------------------------------------------------------------------
 # Registry
 # ---------------------------------------------------------------------------------------
 
@@ -444,6 +622,7 @@ TASKS: dict[str, Callable[..., Stream]] = {
     "drift": drift_1d,
     "drift2d": drift_multi,
     "qubit": qubit_readout,
+    "qubit_trace": qubit_trace,
 }
 
 
@@ -469,7 +648,7 @@ def make_task(name: str, offset: float = 0.0, **kwargs: Any) -> Stream:
     lo, hi = stream.input_range
     x = np.clip(stream.x + offset, lo + offset, _below(hi + offset))  # a rounded sum stays inside
     return Stream(stream.name, x, stream.target, stream.regime, (lo + offset, hi + offset),
-                  stream.metric, {**stream.params, "offset": offset})
+                  stream.metric, {**stream.params, "offset": offset}, stream.bayes)
 
 
 #: Bytes a training run holds per sample and per stream column: the stream and its generation

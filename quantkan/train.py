@@ -19,7 +19,7 @@ from quantkan.golden import LearningRates, OnlineLearner
 from quantkan.models import Model, model_from_config
 from quantkan.options import warn
 from quantkan.progress import progress
-from quantkan.tasks import Stream, make_task, windowed_metric
+from quantkan.tasks import Stream, bayes_accuracy, make_task, windowed_metric
 from quantkan.twin import FloatLearner
 
 __all__ = ["TrainResult", "train", "check_task_fits", "default_model_config", "build_run", "load_run",
@@ -76,13 +76,15 @@ class TrainResult:
         counts = np.bincount(self.stream.regime) if self.stream.n else []
         undelayed = (windowed_metric(self.stream, self.undelayed, fraction)
                      if self.undelayed is not None and self.stream.n else {})
+        bayes = self.bayes(fraction)
         return {"metric": self.stream.metric, "window": f"last {fraction:.0%} of each regime",
                 "samples": self.stream.n, "interrupted": self.interrupted,
                 "seconds": round(self.seconds, 3), "samples_per_second": round(self.samples_per_second, 1),
                 "schedule": self.schedule, "delay": self.delays, "delay_source": self.delay_source,
                 "delay_cost": self.delay_cost(fraction),
                 "regimes": [{"regime": r, "samples": int(counts[r]), "fixed": fx, "float": fl,
-                             **({"fixed_at_d0": undelayed[r]} if r in undelayed else {})}
+                             **({"fixed_at_d0": undelayed[r]} if r in undelayed else {}),
+                             **({"bayes": bayes[r]} if r in bayes else {})}
                             for r, fx, fl in self.per_regime(fraction)],
                 **({"diagnostics": {**self.diagnostics.to_json(self.window),
                                     "window_samples": self.window.samples if self.window is not None else None},
@@ -110,6 +112,11 @@ class TrainResult:
                      f"{_loss(self.stream, self.undelayed, fraction):.3e} at D = 0 ({cost:.2f}x)")
         return text
 
+    def bayes(self, fraction: float = 0.2) -> dict[int, float]:
+        """The task's Bayes-optimal accuracy per regime over the scored windows ({} when the task
+        does not know it): the limit the fixed and float metrics read against."""
+        return bayes_accuracy(self.stream, fraction) or {} if self.stream.n else {}
+
     def per_regime(self, fraction: float = 0.2) -> list[tuple[int, float, float | None]]:
         """(regime, fixed metric, float metric) over the last ``fraction`` of each regime."""
         fx = windowed_metric(self.stream, self.fixed, fraction)
@@ -119,13 +126,17 @@ class TrainResult:
     def table(self, fraction: float = 0.2) -> str:
         metric = self.stream.metric
         number = "{:16.4f}".format if metric == "accuracy" else "{:16.3e}".format
+        bayes = self.bayes(fraction)
         lines = [f"{'regime':<8}{'samples':>8}{'fixed ' + metric:>16}{'float ' + metric:>16}{'ratio':>8}"
-                 f"   (last {fraction:.0%} of each regime)"]
+                 + (f"{'Bayes limit':>16}" if bayes else "") + f"   (last {fraction:.0%} of each regime)"]
         counts = np.bincount(self.stream.regime)
         for r, fx, fl in self.per_regime(fraction):
             ratio = f"{fx / fl:8.2f}" if fl else f"{'-':>8}"
             fl_text = number(fl) if fl is not None else f"{'-':>16}"
-            lines.append(f"{r:<8}{counts[r]:>8}{number(fx)}{fl_text}{ratio}")
+            lines.append(f"{r:<8}{counts[r]:>8}{number(fx)}{fl_text}{ratio}" + (number(bayes[r]) if bayes else ""))
+        if bayes:
+            lines.append(f"Bayes-optimal accuracy (the task's limit, its true parameters known): "
+                         f"{np.mean(list(bayes.values())):.4f} over these windows")
         return "\n".join(lines)
 
 
@@ -203,7 +214,7 @@ def train(model: Model, stream: Stream, lr: LearningRates = 2.0 ** -3, delay: in
     delay, source = resolve_delay(model, schedule, delay, lr, rounding)
     undelayed_model = copy.deepcopy(model) if check_delay and np.any(np.asarray(delay) > 0) else None
     learner = make_learner(model, engine, lr=lr, delay=delay, rounding=rounding, seed=seed)
-    floater = FloatLearner(model, lr=learner.lr, delay=delay) if twin else None  # the rates as rounded
+    floater = _Twin(FloatLearner(model, lr=learner.lr, delay=delay)) if twin else None  # the rates as rounded
     fixed_out = np.empty_like(stream.target)
     float_out = np.empty_like(stream.target) if twin else None
     done, started = 0, time.perf_counter()
@@ -257,6 +268,28 @@ def _predictions(learner: OnlineLearner | EngineLearner, model: Model, stream: S
         out = np.array([learner.step(x, target) for x, target in stream])
     learner.flush()
     return out
+
+
+class _Twin:
+    """The float64 twin, until it diverges: once its parameters are no longer finite (too large
+    a learning rate or delay, where fixed point saturates instead) it predicts NaN, and its
+    metric reads nan rather than the run failing on the first NaN that reaches a grid."""
+
+    def __init__(self, learner: FloatLearner) -> None:
+        self.learner, self.diverged = learner, False
+
+    def step(self, x: np.ndarray, target: np.ndarray) -> np.ndarray:
+        if not self.diverged:
+            try:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    y = self.learner.step(x, target)
+                if np.all(np.isfinite(y)):
+                    return y
+            except ValueError:
+                if all(np.all(np.isfinite(p)) for p in self.learner.params):
+                    raise  # not a divergence: a real error
+            self.diverged = True
+        return np.full(np.shape(target), np.nan)
 
 
 @contextmanager

@@ -15,15 +15,18 @@ from quantkan.tasks import (
     drift_multi_target,
     make_task,
     qubit_readout,
+    qubit_trace,
     running_metric,
     windowed_metric,
 )
 
-SMALL = {"drift": dict(n=3000), "drift2d": dict(n=3000, n_inputs=3), "qubit": dict(n=4000)}
+SMALL = {"drift": dict(n=3000), "drift2d": dict(n=3000, n_inputs=3), "qubit": dict(n=4000),
+         "qubit_trace": dict(n=4000)}
 
 
 def test_registry_names():
-    assert set(TASKS) == {"drift", "drift2d", "qubit"}
+    assert set(TASKS) == {"drift", "drift2d", "qubit", "qubit_trace"}
+    assert TASKS["qubit_trace"] is qubit_trace
     assert TASKS["drift"] is drift_1d
     assert TASKS["drift2d"] is drift_multi
     assert TASKS["qubit"] is qubit_readout
@@ -52,7 +55,7 @@ def test_noise_is_seeded_and_does_not_move_inputs():
 
 
 @pytest.mark.parametrize("name, n_inputs, metric", [
-    ("drift", 1, "mse"), ("drift2d", 3, "mse"), ("qubit", 2, "accuracy")])
+    ("drift", 1, "mse"), ("drift2d", 3, "mse"), ("qubit", 2, "accuracy"), ("qubit_trace", 6, "accuracy")])
 def test_shapes_dtypes_and_ranges(name, n_inputs, metric):
     s = make_task(name, **SMALL[name])
     n = SMALL[name]["n"]
@@ -237,7 +240,13 @@ def test_perfect_predictions_score_perfectly():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: make_task("nope"), r"unknown task 'nope'.*drift, drift2d, qubit"),
+    (lambda: make_task("nope"), r"unknown task 'nope'.*drift, drift2d, qubit, qubit_trace"),
+    (lambda: make_task("qubit_trace", windows=0), r"windows must be >= 1"),
+    (lambda: make_task("qubit_trace", t1=0.0), r"t1 must be > 0"),
+    (lambda: make_task("qubit_trace", sigma=-1.0), r"sigma must be > 0"),
+    (lambda: make_task("qubit_trace", p1=1.5), r"p1 must be <= 1"),
+    (lambda: make_task("qubit_trace", shift=-0.1), r"shift must be >= 0"),
+    (lambda: make_task("qubit_trace", levels=3), r"unknown settings \['levels'\] for task 'qubit_trace'"),
     (lambda: make_task("drift", n=0), r"n must be >= 1"),
     (lambda: make_task("drift", n=2.5), r"n must be an integer"),
     (lambda: make_task("drift", regimes=0), r"regimes must be >= 1"),
@@ -310,3 +319,77 @@ def test_make_task_offset_moves_the_inputs_only():
     assert moved.x.min() >= 0.0 and moved.x.max() < 2.0
     with pytest.raises(ValueError, match="offset must be a finite number"):
         tasks.make_task("drift", offset=float("inf"))
+
+
+# -- qubit readout from I/Q traces ---------------------------------------------------------
+
+
+def test_qubit_trace_inputs_are_windows_and_relaxed_shots_end_at_zero():
+    s = qubit_trace(n=6000, windows=4, regimes=1, sigma=0.01, t1=1.0)
+    assert s.x.shape == (6000, 8) and s.target.shape == (6000, 1) and s.bayes.shape == (6000,)
+    mu0, mu1 = tasks.qubit_trace_centres(1)
+    last = s.x[:, -2:]  # the last window's I, Q
+    ones = s.target[:, 0] == 1
+    at0 = np.linalg.norm(last - mu0[0], axis=1) < 0.12  # 6 noise sd of a window
+    assert np.all(at0[~ones])  # |0> shots stay at |0>
+    assert 0.5 < np.mean(at0[ones]) < 0.8  # P(relaxed before the last window) = 1 - exp(-3/4) = 0.53, plus part of it
+    first = np.linalg.norm(s.x[:, :2] - mu1[0], axis=1) < 0.12
+    assert np.mean(first[ones]) > 0.7  # most |1> shots start at |1>
+
+
+def test_qubit_trace_bayes_accuracy_is_between_chance_and_one_and_matches_its_decisions():
+    s = qubit_trace(n=20000, seed=1)
+    assert np.all((s.bayes >= 0.5) & (s.bayes <= 1.0))
+    limit = float(s.bayes.mean())
+    assert 0.6 < limit < 0.99
+    p = {k: v for k, v in s.params.items() if k not in ("n", "seed")}
+    decision = tasks.qubit_trace_posterior(s.x, s.regime, **p) > 0.5
+    hits = decision == (s.target[:, 0] == 1)
+    sd = np.sqrt(limit * (1 - limit) / s.n)
+    assert abs(hits.mean() - limit) < 4 * sd  # the expected accuracy is the decisions' accuracy
+    per_regime = tasks.bayes_accuracy(s)
+    assert set(per_regime) == {0, 1, 2, 3} and all(0.6 < v < 0.99 for v in per_regime.values())
+    assert tasks.bayes_accuracy(qubit_readout(n=100)) is None
+
+
+def test_qubit_trace_posterior_quadrature_against_monte_carlo():
+    """The likelihood integrated over the relaxation time by quadrature equals a brute-force
+    average over 400k drawn relaxation times."""
+    s = qubit_trace(n=50, seed=2, regimes=2)
+    p = {k: v for k, v in s.params.items() if k not in ("n", "seed")}
+    posterior = tasks.qubit_trace_posterior(s.x, s.regime, **p)
+    rng = np.random.default_rng(0)
+    t = rng.exponential(p["t1"], size=400_000)
+    f = tasks._excited_fraction(t, p["windows"])  # (T, W)
+    mu0, mu1 = tasks.qubit_trace_centres(p["regimes"], p["separation"], p["rotation"], p["shift"])
+    sd = p["sigma"] * np.sqrt(p["windows"])
+    for i in range(0, 50, 7):
+        r = s.regime[i]
+        xw = s.x[i].reshape(-1, 2)
+        mean1 = mu0[r] + f[:, :, None] * (mu1[r] - mu0[r])  # (T, W, 2)
+        like1 = np.mean(np.exp(-0.5 * np.sum((xw - mean1) ** 2, axis=(1, 2)) / sd ** 2))
+        like0 = np.exp(-0.5 * np.sum((xw - mu0[r]) ** 2) / sd ** 2)
+        brute = p["p1"] * like1 / (p["p1"] * like1 + (1 - p["p1"]) * like0)
+        assert abs(posterior[i] - brute) < 5e-3
+
+
+def test_qubit_trace_keeps_its_limit_through_head_and_offset():
+    s = make_task("qubit_trace", n=500, offset=1.0)
+    np.testing.assert_array_equal(s.bayes, make_task("qubit_trace", n=500).bayes)
+    assert s.head(10).bayes.shape == (10,)
+    with pytest.raises(ValueError, match=r"bayes must have shape \(2,\)"):
+        Stream("bad", x=[[0.0], [0.1]], target=[[0.0], [1.0]], regime=[0, 0], input_range=(-1.0, 1.0),
+               metric="accuracy", bayes=[0.5])
+
+
+def test_a_trained_model_stays_below_the_bayes_limit():
+    from quantkan.models import KAN
+    from quantkan.train import train
+
+    s = make_task("qubit_trace", n=8000, regimes=2)
+    result = train(KAN([6, 2, 1], bits=16), s, lr=2.0 ** -5, schedule="sequential", twin=False,
+                   show_progress=False)
+    bayes = result.bayes()
+    for r, fixed, _ in result.per_regime():
+        m = 0.2 * 4000
+        assert 0.8 < fixed <= bayes[r] + 3 * np.sqrt(bayes[r] * (1 - bayes[r]) / m)

@@ -91,3 +91,15 @@ def test_command_line_schedule_and_delay(capsys):
     assert "update delay D = [0, 0] per layer" in capsys.readouterr().out
     assert main([*args, "--schedule", "sequential", "--delay", "2"]) == 0
     assert "update delay D = [2, 2] per layer (given)" in capsys.readouterr().out
+
+
+def test_train_prints_the_bayes_limit_of_a_task_that_knows_it(tmp_path, capsys):
+    out = tmp_path / "m.qkan"
+    assert main(["train", "--task", "qubit_trace", "--n", "2000", "--quiet", "--schedule", "sequential",
+                 "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Bayes limit" in text and "Bayes-optimal accuracy" in text
+    regimes = json.loads(out.with_suffix(".json").read_text())["results"]["regimes"]
+    assert all(0.5 < r["bayes"] < 1.0 for r in regimes)
+    assert main(["train", "--task", "qubit", "--n", "500", "--quiet", "--schedule", "sequential"]) == 0
+    assert "Bayes" not in capsys.readouterr().out
