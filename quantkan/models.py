@@ -63,6 +63,10 @@ def _int_bits(magnitude: float) -> int:
     return max(1, math.ceil(math.log2(magnitude)) + 1) if magnitude > 0 else 1
 
 
+#: The default KAN coefficient range without a task to size it: ap_fixed<N,3>, +-4.
+DEFAULT_COEF_RANGE = 4.0
+
+
 @dataclass(frozen=True)
 class KANTypes:
     """A FixedType for every stored or computed quantity of a KAN.
@@ -88,14 +92,20 @@ class KANTypes:
         _check_types(self)
 
     @classmethod
-    def default(cls, bits: int, grid: Grid, order: int) -> KANTypes:
-        """Sensible types of ``bits`` width for a grid (derivative range follows 1/h)."""
+    def default(cls, bits: int, grid: Grid, order: int, coef_range: float = DEFAULT_COEF_RANGE) -> KANTypes:
+        """Sensible types of ``bits`` width for a grid (derivative range follows 1/h).
+
+        ``coef_range``: the coefficients (and the update delta, and the slope's integer part)
+        hold +-coef_range: every integer bit above what the targets need is a fractional bit
+        lost (``quantkan.train`` sets it from the task's target range)."""
         if isinstance(bits, bool) or not isinstance(bits, int) or not 4 <= bits <= 32:
             raise ValueError(f"bits must be an integer in 4..32, got {bits!r}")
+        if isinstance(coef_range, bool) or not isinstance(coef_range, (int, float)) or not 0 < coef_range <= 2 ** 16:
+            raise ValueError(f"coef_range must be a number in (0, 65536], got {coef_range!r}")
         nearest, sat = Rounding.RND_CONV, Overflow.SAT
         reach = max(abs(grid.lo), abs(grid.hi))
         deriv_int = _int_bits(2.0 / grid.h)  # |dB/du| <= 2 for every order
-        coef = FixedType(bits, 3, True, nearest, sat)
+        coef = FixedType(bits, _int_bits(coef_range), True, nearest, sat)
         return cls(
             input=FixedType(bits, _int_bits(reach), True, nearest, sat),
             coef=coef,
@@ -229,7 +239,8 @@ class KAN:
 
     def __init__(self, layers: list[int], grid: tuple[float, float, int] | Grid = (-1.0, 1.0, 8),
                  order: int = 3, lut_bits: int = 8, types: KANTypes | dict | None = None,
-                 bits: int = 16, seed: int | None = 0, init_scale: float = 0.1) -> None:
+                 bits: int = 16, seed: int | None = 0, init_scale: float = 0.1,
+                 coef_range: float = DEFAULT_COEF_RANGE) -> None:
         self.layers = _check_layers(layers)
         if isinstance(grid, Grid):
             self.grid = grid
@@ -241,7 +252,7 @@ class KAN:
         if isinstance(init_scale, bool) or not isinstance(init_scale, (int, float)) or not 0 < init_scale < math.inf:
             raise ValueError(f"init_scale must be a positive number, got {init_scale!r}")
         self.order, self.lut_bits = order, lut_bits
-        self.types = _types_from(KANTypes, types, KANTypes.default(bits, self.grid, order)
+        self.types = _types_from(KANTypes, types, KANTypes.default(bits, self.grid, order, coef_range)
                                  if not isinstance(types, KANTypes) else None)
         self.tables: SplineTables = build_tables(self.grid, order, lut_bits,
                                                  self.types.basis, self.types.deriv)
@@ -322,7 +333,8 @@ Model = KAN | MLP
 
 
 #: The keys of a config's [model] table per kind, besides ``kind`` and ``types`` (docs/reference.md).
-MODEL_KEYS = {"kan": {"layers", "grid", "order", "lut_bits", "bits", "init_scale"}, "mlp": {"layers", "bits"}}
+MODEL_KEYS = {"kan": {"layers", "grid", "order", "lut_bits", "bits", "init_scale", "coef_range"},
+              "mlp": {"layers", "bits"}}
 
 
 def model_from_config(config: dict[str, Any], seed: int | None = 0) -> Model:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import signal
 import threading
 import time
@@ -24,7 +25,7 @@ from quantkan.twin import FloatLearner
 
 __all__ = ["TrainResult", "train", "check_task_fits", "default_model_config", "build_run", "load_run",
            "model_from_file", "SCHEDULES", "hardware_delays", "resolve_delay", "learner_settings",
-           "DELAY_COST_LIMIT", "LEARNING_DEFAULTS"]
+           "DELAY_COST_LIMIT", "LEARNING_DEFAULTS", "coef_range_for", "COEF_HEADROOM"]
 
 #: The RTL generator's schedules (``quantkan.rtl.kan.SCHEDULES``, repeated here so that
 #: ``import quantkan.train`` does not load Amaranth): ``pipelined`` takes a sample every cycle
@@ -323,6 +324,26 @@ def check_task_fits(model: Model, stream: Stream) -> None:
                          f"n_outputs = {model.layers[-1]} in [task])")
 
 
+#: Headroom of the coefficient range over the largest |target|: a spline's coefficients
+#: overshoot the function they fit near its extremes (measured: a [1, 1] KAN on ``drift``, whose
+#: targets reach 1, loses 2x MSE at 10-16 bits with coefficients in [-1, 1)).
+COEF_HEADROOM = 1.25
+
+
+def coef_range_for(stream: Stream) -> float:
+    """The KAN coefficient range a task needs: the smallest power of two that holds
+    COEF_HEADROOM times its largest |target| (2 for targets within [-1.6, 1.6]).
+
+    The model does not know the task, so :func:`build_run` (a config turned into a model for
+    a task) asks this.  Without it coefficients get ``models.DEFAULT_COEF_RANGE`` (4): one
+    integer bit more than the tasks here need, one fractional bit less.  Measured (best lr,
+    pipelined D, ``benchmarks/learning_defaults.py``): range 2 against 4 cuts the MSE 5.6x on
+    ``drift`` and 3.0x on ``drift2d`` at 8 bits and is never worse by more than noise at 10-16
+    bits."""
+    reach = float(np.max(np.abs(stream.target))) if stream.n else 1.0
+    return 2.0 ** math.ceil(math.log2(COEF_HEADROOM * max(reach, 2.0 ** -8)))
+
+
 def default_model_config(kind: str, n_inputs: int, n_outputs: int) -> dict[str, Any]:
     if kind == "kan":
         hidden = [] if n_inputs == 1 else [2 * n_inputs + 1]
@@ -358,6 +379,8 @@ def build_run(config: dict[str, Any], overrides: dict[str, Any]) -> tuple[Model,
     if overrides.get("bits") is not None:
         model_cfg["bits"] = overrides["bits"]
         model_cfg.pop("types", None)
+    if model_cfg.get("kind") == "kan" and "coef_range" not in model_cfg and "coef" not in (model_cfg.get("types") or {}):
+        model_cfg["coef_range"] = coef_range_for(stream)  # the task's targets size the coefficients
     learning = {**LEARNING_DEFAULTS, **config.get("learning", {})}
     learning.update({k: v for k, v in overrides.get("learning", {}).items() if v is not None})
     seed = learning["seed"]

@@ -81,8 +81,7 @@ def test_make_sim_fails_when_the_rtl_is_broken(tmp_path, monkeypatch, capsys):
 
     config = tmp_path / "wide_update.toml"
     config.write_text((EXAMPLES / "drift_kan.toml").read_text().replace(
-        'coef = "ap_fixed<16,3,AP_RND_CONV,AP_SAT>"',
-        'coef = "ap_fixed<16,3,AP_RND_CONV,AP_SAT>"\nupdate = "ap_fixed<20,3,AP_RND_CONV,AP_SAT>"'))
+        "[learning]\n", '[model.types]\nupdate = "ap_fixed<20,2,AP_RND_CONV,AP_SAT>"\n\n[learning]\n'))
     args = ["sim", str(config), "--n", "300", "--schedule", "pipelined", "--simulator", "verilator",
             "--quiet", "-o", str(tmp_path / "out")]
     assert main(args) == 0  # the same run passes with the generator intact

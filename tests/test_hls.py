@@ -296,7 +296,7 @@ def test_export_hls_takes_the_configs_delay(tmp_path, capsys):
     """quantkan export hls used to ignore [learning] delay (the firmware could not express D > 0)."""
     examples = Path(__file__).resolve().parent.parent / "examples"
     config = tmp_path / "delayed.toml"
-    config.write_text((examples / "drift_kan.toml").read_text().replace("delay = 0 ", "delay = 3 "))
+    config.write_text((examples / "drift_kan.toml").read_text().replace("[learning]\n", "[learning]\ndelay = 3\n"))
     out = tmp_path / "prj"
     assert main(["export", "hls", str(config), "-o", str(out), "--samples", "50"]) == 0
     assert json.loads((out / "quantkan.json").read_text())["delay"] == [3]

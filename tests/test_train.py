@@ -103,3 +103,29 @@ def test_train_prints_the_bayes_limit_of_a_task_that_knows_it(tmp_path, capsys):
     assert all(0.5 < r["bayes"] < 1.0 for r in regimes)
     assert main(["train", "--task", "qubit", "--n", "500", "--quiet", "--schedule", "sequential"]) == 0
     assert "Bayes" not in capsys.readouterr().out
+
+
+# -- defaults chosen from the task -----------------------------------------------------------
+
+
+def test_coefficient_range_follows_the_tasks_targets():
+    from quantkan.tasks import Stream
+    from quantkan.train import coef_range_for
+
+    def targets(t: float) -> Stream:
+        return Stream("t", x=[[0.0], [0.5]], target=[[t], [-t / 2]], regime=[0, 0], input_range=(-1.0, 1.0),
+                      metric="mse")
+    assert coef_range_for(make_task("drift", n=500)) == 2.0  # targets reach 1: +-2, one bit under the old +-4
+    assert coef_range_for(make_task("drift", n=500, noise=1.0)) == 2.0  # clipped to 1.5
+    assert [coef_range_for(targets(t)) for t in (0.3, 0.8, 3.0)] == [0.5, 1.0, 4.0]
+    config = {"model": {"kind": "kan", "layers": [1, 1], "bits": 8}, "task": {"name": "drift", "n": 50}}
+    model, _, _ = build_run(config, {})
+    assert str(model.types.coef) == "ap_fixed<8,2,AP_RND_CONV,AP_SAT>" and model.types.update.integer == 2
+    model, _, _ = build_run({**config, "model": {**config["model"], "coef_range": 4.0}}, {})
+    assert model.types.coef.integer == 3  # the config's own range wins
+    model, _, _ = build_run({**config, "model": {**config["model"], "types": {"coef": "ap_fixed<8,4>"}}}, {})
+    assert model.types.coef.integer == 4 and model.types.update.integer == 3  # as does its own type
+    model, _, _ = build_run(config, {"kind": "mlp"})
+    assert model.kind == "mlp"  # an MLP has no coefficient range
+    with pytest.raises(ValueError, match="coef_range must be a number in"):
+        KAN([1, 1], coef_range=0.0)
