@@ -141,13 +141,14 @@ def rounding(args: argparse.Namespace) -> None:
     from quantkan.train import build_run
 
     rows = []
-    for path in sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.toml")):
+    for path, bits in ((p, b) for p in sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.toml"))
+                       for b in args.bits):
         config = load_config(path)
-        row = [path.name]
+        row = [f"{path.name}, {bits}-bit"]
         for mode in ("type", "stochastic"):
             runs = []
             for lr in LRS:
-                model, stream, learning = build_run(config, {"learning": {"lr": lr, "rounding": mode}})
+                model, stream, learning = build_run(config, {"bits": bits, "learning": {"lr": lr, "rounding": mode}})
                 value, delays = score(model, stream, lr, mode)
                 runs.append(((-value if stream.metric == "accuracy" else value), lr, delays))
             value, lr, delays = min(runs, key=lambda r: r[0])
@@ -166,7 +167,7 @@ def main() -> None:
     p.add_argument("--rounding", default="type", choices=("type", "stochastic"))
     args = p.parse_args()
     if args.bits is None:
-        args.bits = {"qubit": [8, 10, 12, 16], "grid": [16], "coef": [6, 8, 10, 12, 16], "rounding": [16]}[args.study]
+        args.bits = {"qubit": [8, 10, 12, 16], "grid": [16], "coef": [6, 8, 10, 12, 16], "rounding": [8, 16]}[args.study]
     if args.study == "grid":
         args.bits = args.bits[0]
     started = time.perf_counter()
