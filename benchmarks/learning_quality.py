@@ -8,6 +8,7 @@ seeds table: the best mean over the seeds).
 
     .venv/bin/python benchmarks/learning_quality.py qubit       # KAN vs MLP, 8-16 bits, 5 seeds, Bayes limit
     .venv/bin/python benchmarks/learning_quality.py grid        # [2,4,1] / [4,4,1] KAN MSE for G = 8, 16, 32
+    .venv/bin/python benchmarks/learning_quality.py lrpairs     # why: every (hidden, output) rate pair, the float twin
     .venv/bin/python benchmarks/learning_quality.py coef        # coefficient range 4 / 2 / 1, 6-16 bits
     .venv/bin/python benchmarks/learning_quality.py rounding    # type vs stochastic rounding of every example
 """
@@ -115,6 +116,37 @@ def grid(args: argparse.Namespace) -> None:
               f"(n = {stream.n}, {stream.n_regimes} regimes), MSE (best lr), at the pipelined D")
         print(_table(["G", "old: coef +-4", "new: coef +-2", "old / new",
                       f"coef +-2, hidden lr x{HIDDEN_LR_FACTOR:g}", "D"], rows))
+    stream = make_task("qubit_trace")
+    rows = []
+    for bits in (8, 16):
+        def make_kan() -> KAN:
+            return KAN([6, 2, 1], bits=bits, coef_range=2.0)
+        one = best_lr(make_kan, stream, rounding=args.rounding, higher_is_better=True)
+        faster = best_lr(make_kan, stream, hidden_faster, rounding=args.rounding, higher_is_better=True)
+        rows.append([str(bits), f"{one[0]:.4f} ({one[1]:g})", f"{faster[0]:.4f} ({faster[1]:g})", str(one[2])])
+    print(f"\nthe same rule on qubit_trace, KAN [6, 2, 1], accuracy (best lr), {args.rounding} rounding")
+    print(_table(["bits", "one lr", f"hidden lr x{HIDDEN_LR_FACTOR:g}", "D"], rows))
+
+
+def lrpairs(args: argparse.Namespace) -> None:
+    """Why the [2, 4, 1] KAN does not improve past G = 16: every (hidden, output) pair of rates,
+    and the float64 twin at the best single rate (is it quantization?)."""
+    stream = make_task("drift2d", n=args.n)
+    rates = [2.0 ** -k for k in range(1, 9)]
+    rows = []
+    for cells in (8, 16, 32):
+        def make() -> KAN:
+            return KAN([2, 4, 1], grid=(-1.0, 1.0, cells), bits=args.bits, coef_range=2.0)
+        pairs = {(a, b): score(make(), stream, [a, b], args.rounding)[0] for a in rates for b in rates}
+        (hidden, output), best = min(pairs.items(), key=lambda kv: kv[1])
+        lr = min(rates, key=lambda r: pairs[(r, r)])
+        r = train(make(), stream, lr=lr, rounding=args.rounding, show_progress=False, engine="compiled", check_delay=False)
+        twin = float(np.mean([fl for _, _, fl in r.per_regime()]))
+        rows.append([str(cells), f"{best:.3e} (hidden {hidden:g}, output {output:g})", f"{pairs[(lr, lr)]:.3e} ({lr:g})",
+                     f"{twin:.3e}", str(r.delays)])
+    print(f"\nKAN [2, 4, 1], {args.bits}-bit, {args.rounding} rounding, coef +-2, drift2d (n = {stream.n}, "
+          f"{stream.n_regimes} regimes), MSE at the pipelined D; rates: powers of two 2^-1..2^-8")
+    print(_table(["G", "best (hidden, output) pair", "best single lr", "float64 twin at that lr", "D"], rows))
 
 
 def coef(args: argparse.Namespace) -> None:
@@ -160,18 +192,19 @@ def rounding(args: argparse.Namespace) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("study", choices=("qubit", "grid", "coef", "rounding"))
+    p.add_argument("study", choices=("qubit", "grid", "lrpairs", "coef", "rounding"))
     p.add_argument("--bits", type=int, nargs="+", help="widths (default: per study)")
     p.add_argument("--seeds", type=int, default=5, help="seeds of the qubit table")
     p.add_argument("--n", type=int, default=20000, help="samples of the grid study's stream")
     p.add_argument("--rounding", default="type", choices=("type", "stochastic"))
     args = p.parse_args()
     if args.bits is None:
-        args.bits = {"qubit": [8, 10, 12, 16], "grid": [16], "coef": [6, 8, 10, 12, 16], "rounding": [8, 16]}[args.study]
-    if args.study == "grid":
+        args.bits = {"qubit": [8, 10, 12, 16], "grid": [16], "coef": [6, 8, 10, 12, 16], "rounding": [8, 16],
+                     "lrpairs": [16]}[args.study]
+    if args.study in ("grid", "lrpairs"):
         args.bits = args.bits[0]
     started = time.perf_counter()
-    {"qubit": qubit, "grid": grid, "coef": coef, "rounding": rounding}[args.study](args)
+    {"qubit": qubit, "grid": grid, "lrpairs": lrpairs, "coef": coef, "rounding": rounding}[args.study](args)
     print(f"\n({time.perf_counter() - started:.0f} s)")
 
 

@@ -336,10 +336,13 @@ def coef_range_for(stream: Stream) -> float:
 
     The model does not know the task, so :func:`build_run` (a config turned into a model for
     a task) asks this.  Without it coefficients get ``models.DEFAULT_COEF_RANGE`` (4): one
-    integer bit more than the tasks here need, one fractional bit less.  Measured (best lr,
-    pipelined D, ``benchmarks/learning_defaults.py``): range 2 against 4 cuts the MSE 5.6x on
-    ``drift`` and 3.0x on ``drift2d`` at 8 bits and is never worse by more than noise at 10-16
-    bits."""
+    integer bit more than the tasks here need, one fractional bit less.  Measured
+    (``benchmarks/learning_quality.py coef``: best lr, pipelined D, type rounding): range 2
+    against 4 cuts the MSE 5.9x / 5.6x on ``drift`` ([1, 1]) and 2.4x / 3.0x on ``drift2d``
+    ([2, 5, 1]) at 6 / 8 bits, lifts ``qubit_trace`` ([6, 2, 1]) from 0.656 / 0.839 to
+    0.836 / 0.914 accuracy, and at 10-16 bits stays within 1.16x of it either way.  Range 1
+    (no headroom) is better still at 6-8 bits for two-layer models but doubles the MSE of
+    ``drift`` at 10-16 bits (its targets reach 1: the coefficients saturate at the peaks)."""
     reach = float(np.max(np.abs(stream.target))) if stream.n else 1.0
     return 2.0 ** math.ceil(math.log2(COEF_HEADROOM * max(reach, 2.0 ** -8)))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 
+import numpy as np
 import pytest
 
 from quantkan.cli import main
@@ -129,3 +130,31 @@ def test_coefficient_range_follows_the_tasks_targets():
     assert model.kind == "mlp"  # an MLP has no coefficient range
     with pytest.raises(ValueError, match="coef_range must be a number in"):
         KAN([1, 1], coef_range=0.0)
+
+
+def test_a_diverging_float_twin_reads_nan_instead_of_ending_the_run():
+    """A twin whose parameters overflowed (too large an lr or D, where fixed point saturates)
+    hands NaN to a grid, which raises: from then on it predicts NaN; a twin with finite
+    parameters that raises is a real error and is not hidden."""
+    from quantkan.train import _Twin
+
+    class Overflowed:
+        def __init__(self, params):
+            self.params, self.calls = params, 0
+
+        def step(self, x, target):
+            self.calls += 1
+            if self.calls == 1:
+                return np.array([np.inf])
+            raise ValueError("cannot locate NaN on the spline grid")
+
+    twin = _Twin(Overflowed([np.array([np.nan])]))
+    assert np.isnan(twin.step([0.0], [0.0])).all() and twin.diverged  # non-finite output: diverged
+    assert np.isnan(twin.step([0.0], [0.0])).all() and twin.learner.calls == 1  # no longer stepped
+    raising = _Twin(Overflowed([np.array([1.0])]))
+    raising.learner.calls = 1
+    with pytest.raises(ValueError, match="cannot locate NaN"):
+        raising.step([0.0], [0.0])
+    raising = _Twin(Overflowed([np.array([np.inf])]))
+    raising.learner.calls = 1
+    assert np.isnan(raising.step([0.0], [0.0])).all()
