@@ -166,7 +166,7 @@ def test_a_model_file_of_another_architecture_is_refused_at_once(argv, what, nam
 def test_a_matching_model_file_is_used_and_the_flag_lets_another_replace_the_config(other_models, tmp_path, capsys):
     from quantkan.models import KAN
 
-    trained = save(KAN([1, 1], seed=7), tmp_path / "same.qkan")
+    trained = save(KAN([1, 1], seed=7, coef_range=2.0), tmp_path / "same.qkan")  # the config sizes coef from its task
     assert main(["export", "verilog", KAN_CONFIG, "-o", str(tmp_path / "a"), "--model", str(trained)]) == 0
     assert main(["export", "verilog", KAN_CONFIG, "-o", str(tmp_path / "b"), "--model", str(other_models["layers"]),
                  "--model-replaces-config"]) == 0
@@ -224,7 +224,7 @@ def test_train_writes_a_metrics_file_beside_the_model(tmp_path, capsys):
     assert main(["train", KAN_CONFIG, "--n", "600", "--quiet", "-o", str(model)]) == 0
     record = json.loads(model.with_suffix(".json").read_text())
     assert record["config_file"] == KAN_CONFIG and record["model"]["layers"] == [1, 1]
-    assert record["learning"]["lr"] == 0.125 and record["task"]["name"] == "drift" and record["task"]["n"] == 600
+    assert record["learning"]["lr"] == 0.25 and record["task"]["name"] == "drift" and record["task"]["n"] == 600
     results = record["results"]
     assert [r["regime"] for r in results["regimes"]] == [0, 1, 2] and results["samples_per_second"] > 0
     assert all(r["fixed"] > 0 and r["float"] > 0 for r in results["regimes"])
