@@ -9,6 +9,7 @@ seeds table: the best mean over the seeds).
     .venv/bin/python benchmarks/learning_quality.py qubit       # KAN vs MLP, 8-16 bits, 5 seeds, Bayes limit
     .venv/bin/python benchmarks/learning_quality.py grid        # [2,4,1] / [4,4,1] KAN MSE for G = 8, 16, 32
     .venv/bin/python benchmarks/learning_quality.py lrpairs     # why: every (hidden, output) rate pair, the float twin
+    .venv/bin/python benchmarks/learning_quality.py capacity    # drift2d with 4 and 8 inputs: KANs and MLPs of 2 sizes
     .venv/bin/python benchmarks/learning_quality.py coef        # coefficient range 4 / 2 / 1, 6-16 bits
     .venv/bin/python benchmarks/learning_quality.py rounding    # type vs stochastic rounding of every example
 """
@@ -149,6 +150,24 @@ def lrpairs(args: argparse.Namespace) -> None:
     print(_table(["G", "best (hidden, output) pair", "best single lr", "float64 twin at that lr", "D"], rows))
 
 
+def capacity(args: argparse.Namespace) -> None:
+    """drift2d with 4 and 8 inputs: does a larger model learn it better (is capacity what counts)?"""
+    rows = []
+    for n_in in (4, 8):
+        stream = make_task("drift2d", n_inputs=n_in, n=args.n)
+        for make in (lambda: KAN([n_in, 1], bits=args.bits, coef_range=2.0),
+                     lambda: KAN([n_in, 4, 1], bits=args.bits, coef_range=2.0),
+                     lambda: KAN([n_in, 2 * n_in + 1, 1], bits=args.bits, coef_range=2.0),
+                     lambda: MLP([n_in, 8, 1], bits=args.bits), lambda: MLP([n_in, 32, 1], bits=args.bits)):
+            model = make()
+            value, lr, delays = best_lr(make, stream, rounding=args.rounding)
+            rows.append([str(n_in), f"{model.kind.upper()} {model.layers}", str(sum(a.size for a in model.parameters())),
+                         f"{value:.3e} ({lr:g})", str(delays)])
+    print(f"\ndrift2d (n = {args.n}, 3 regimes), {args.bits}-bit, {args.rounding} rounding, MSE (best lr), "
+          "at the pipelined D")
+    print(_table(["inputs", "model", "parameters", "MSE", "D"], rows))
+
+
 def coef(args: argparse.Namespace) -> None:
     """The coefficient range (integer bits of the coefficient type) against the width."""
     for name, kw in (("drift", {}), ("drift2d", {}), ("qubit_trace", {})):
@@ -192,7 +211,7 @@ def rounding(args: argparse.Namespace) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("study", choices=("qubit", "grid", "lrpairs", "coef", "rounding"))
+    p.add_argument("study", choices=("qubit", "grid", "lrpairs", "capacity", "coef", "rounding"))
     p.add_argument("--bits", type=int, nargs="+", help="widths (default: per study)")
     p.add_argument("--seeds", type=int, default=5, help="seeds of the qubit table")
     p.add_argument("--n", type=int, default=20000, help="samples of the grid study's stream")
@@ -200,11 +219,12 @@ def main() -> None:
     args = p.parse_args()
     if args.bits is None:
         args.bits = {"qubit": [8, 10, 12, 16], "grid": [16], "coef": [6, 8, 10, 12, 16], "rounding": [8, 16],
-                     "lrpairs": [16]}[args.study]
-    if args.study in ("grid", "lrpairs"):
+                     "lrpairs": [16], "capacity": [16]}[args.study]
+    if args.study in ("grid", "lrpairs", "capacity"):
         args.bits = args.bits[0]
     started = time.perf_counter()
-    {"qubit": qubit, "grid": grid, "lrpairs": lrpairs, "coef": coef, "rounding": rounding}[args.study](args)
+    {"qubit": qubit, "grid": grid, "lrpairs": lrpairs, "capacity": capacity, "coef": coef,
+     "rounding": rounding}[args.study](args)
     print(f"\n({time.perf_counter() - started:.0f} s)")
 
 
