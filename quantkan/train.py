@@ -116,7 +116,9 @@ class TrainResult:
     def bayes(self, fraction: float = 0.2) -> dict[int, float]:
         """The task's Bayes-optimal accuracy per regime over the scored windows ({} when the task
         does not know it): the limit the fixed and float metrics read against."""
-        return bayes_accuracy(self.stream, fraction) or {} if self.stream.n else {}
+        if not self.stream.n:
+            return {}
+        return bayes_accuracy(self.stream, fraction) or {}
 
     def per_regime(self, fraction: float = 0.2) -> list[tuple[int, float, float | None]]:
         """(regime, fixed metric, float metric) over the last ``fraction`` of each regime."""
