@@ -393,3 +393,9 @@ def test_a_trained_model_stays_below_the_bayes_limit():
     for r, fixed, _ in result.per_regime():
         m = 0.2 * 4000
         assert 0.8 < fixed <= bayes[r] + 3 * np.sqrt(bayes[r] * (1 - bayes[r]) / m)
+
+
+def test_qubit_trace_posterior_in_blocks_is_the_same(monkeypatch):
+    s = qubit_trace(n=3000, seed=4)
+    monkeypatch.setattr(tasks, "BAYES_CHUNK", 700)  # 5 blocks, the last one short
+    np.testing.assert_array_equal(qubit_trace(n=3000, seed=4).bayes, s.bayes)
