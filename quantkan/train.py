@@ -52,7 +52,6 @@ class TrainResult:
     delay_source: str = ""  # where D came from, for people: "the RTL generator's (pipelined, deep)", ...
     undelayed: np.ndarray | None = None  # the fixed-point predictions of the same run at D = 0 (None: D = 0 already)
 
-
     def warnings(self) -> list[str]:
         """Frozen layers (judged on the last window) and saturating ones (the whole run)."""
         if self.diagnostics is None:
