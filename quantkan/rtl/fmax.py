@@ -65,6 +65,7 @@ STAGES: list[tuple[str, str]] = [
     (r"grad(?P<layer>\d+)", "backprop: hidden error (error x slope, sum, cast)"),
     (r"eg(?P<layer>\d+)", "backprop: error x slope multiply"),
     (r"eb(?P<layer>\d+)", "delta: error x basis multiply"),
+    (r"efan(?P<layer>\d+)", "error: copy next to its multiplier"),
     (r"err", "error: y - target, cast"),
     (r"g(?P<layer>\d+)", "delta: learning-rate multiply"),
     (r"lfsr_delta(?P<layer>\d+)", "delta: LFSR"),
@@ -253,7 +254,7 @@ def yosys_script(verilog_name: str, family: str, json_name: str) -> str:
     over = yosys_overrides(family, TOP)
     synth = f"synth_{family} {over['synth_opts']} -top {TOP}"
     stat = json_name.removesuffix(".json") + ".stat.json"
-    return "\n".join([f"read_verilog {verilog_name}", synth, over["script_after_synth"], "autoname",
+    return "\n".join([f"read_verilog {verilog_name}", over["script_after_read"], synth, over["script_after_synth"], "autoname",
                       f"write_json {json_name}", f"tee -q -o {stat} stat -json"]) + "\n"
 
 

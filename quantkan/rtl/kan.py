@@ -315,7 +315,15 @@ class KANLearner(Learner):
         """Deltas and RMW updates of layer l; the error for layer l-1 (None for the first)."""
         ty, S = self.model.types, self.model.order
         up = layer.updater
-        E = err[0].t
+        # deep, when an error feeds more than one edge's S+1 multipliers (and the hidden error's):
+        # each multiplier reads its own copy, a cycle of pure routing later; one register would
+        # fan out across the die (the [2, 4, 1]'s clock: 7.0 of 10.5 ns routing)
+        fan = bld.deep and layer.n_in * (S + 1 + (l > 0)) > S + 1
+        E = err[0].t + fan
+
+        def error(j: int) -> Timed:
+            return bld.copy(err[j], f"efan{l}") if fan else err[j]
+
         # the cycle the delta (and its random bits) is made: after error x basis (registered when
         # deep) and a constant learning rate's multiply
         t_delta = E + bld.deep + (0 if up.lr.shift is not None else 1)
@@ -327,7 +335,7 @@ class KANLearner(Learner):
             deltas = []
             for mm in range(S + 1):
                 b = bld.at(ctx["basis"][i][mm], E, "basis")
-                src = scaled(bld, self._times(bld, err[j], b, layer.g_t, f"eb{l}"), up.lr, f"g{l}")
+                src = scaled(bld, self._times(bld, error(j), b, layer.g_t, f"eb{l}"), up.lr, f"g{l}")
                 lane = int(up.lfsr.state[j, i, mm]) if up.lfsr is not None else None
                 deltas.append(delta(m, bld, src, up.update_t, up.rounding == "stochastic", lane, learn_d,
                                     f"delta{l}", register=not bank.registered))
@@ -340,7 +348,7 @@ class KANLearner(Learner):
         if l == 0:
             return None, W
         flags: list[Timed] = []
-        grads = [bld.dot([(err[j], bld.at(ctx["slopes"][j, i], E, "slope")) for j in range(layer.n_out)],
+        grads = [bld.dot([(error(j), bld.at(ctx["slopes"][j, i], E, "slope")) for j in range(layer.n_out)],
                          ty.error, f"grad{l}", flags=flags) for i in range(layer.n_in)]
         self._count(bld, f"l{l - 1}.err_sat", flags, self._learn0)
         return grads, W

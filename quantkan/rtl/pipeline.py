@@ -54,6 +54,17 @@ class Builder:
         self.m.d.sync += r.eq(value)
         return r
 
+    def copy(self, x: Timed, name: str) -> Timed:
+        """``x`` one cycle later in a register of its own, marked ``keep`` (one per consumer).
+
+        A value that feeds multipliers all over the die (the error, the hidden error) gets a
+        cycle of pure routing to a copy next to each, instead of one long net in series with
+        every multiplier.  Synthesis would merge equal registers back into one: the ``keep`` on
+        the flip-flop stops yosys (:data:`quantkan.boards.lattice.KEEP_REGISTERS`) and Vivado."""
+        r = Signal(fixed_shape(x.type), name=self.name(name), reset_less=True, attrs={"keep": 1})
+        self.m.d.sync += r.eq(x.value)
+        return Timed(r, x.type, x.t + 1)
+
     def delay(self, value: Value, cycles: int, name: str, control: bool = False) -> Value:
         """``value`` seen ``cycles`` later (a shift register; shared when asked twice)."""
         if cycles < 0:
