@@ -4,6 +4,7 @@ real place and route of a small learner (about a minute on two cores)."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ from amaranth.back import verilog
 
 from quantkan.cli import main
 from quantkan.models import KAN
-from quantkan.rtl.fmax import DEVICES, STAGES, OOCHarness, SeedRun, critical_path, stage_of
+from quantkan.boards.lattice import Step, run_step
+from quantkan.rtl.fmax import DEVICES, STAGES, TOP, OOCHarness, SeedRun, critical_path, stage_of, yosys_script
 from quantkan.rtl.kan import KANLearner
 
 
@@ -24,6 +26,7 @@ from quantkan.rtl.kan import KANLearner
     ("learner.rows_0_1", "layer 0 lookup: cell and table row (lane 1)"),
     ("learner.err_d2_TRELLIS_FF_Q", "error: y - target, cast"),
     ("learner.grad1_3_TRELLIS_FF_Q_6", "layer 1 backprop: hidden error (error x slope, sum, cast)"),
+    ("learner.efan1_5_TRELLIS_FF_Q_2", "layer 1 error: copy next to its multiplier"),
     ("scan_in[20]", "harness input chain: a learner input port"),
     ("learner.$abc$123$lut", "unnamed logic"),
 ])
@@ -54,6 +57,22 @@ def test_harness_registers_every_port_behind_scan_chains():
     text = verilog.convert(harness, name="quantkan_ooc", ports=harness.ports, emit_src=False)
     head = text[text.index("module quantkan_ooc"):].split(";")[0]
     assert all(p in head for p in ("clk", "rst", "si", "cap", "so")) and "p_wdata" not in head
+
+
+def test_synthesis_keeps_the_error_copies(tmp_path):
+    """One flip-flop per copy and bit: yosys would merge the equal copies of the error back into
+    the one register that fans out across the die (a keep on the wire does not stop it)."""
+    model = KAN([1, 2, 1], grid=(-1.0, 1.0, 4), order=1, lut_bits=4, bits=8)
+    learner = KANLearner(model)
+    harness = OOCHarness(learner)
+    (tmp_path / f"{TOP}.v").write_text(verilog.convert(harness, name=TOP, ports=harness.ports, emit_src=False))
+    (tmp_path / "s.ys").write_text(yosys_script(f"{TOP}.v", "ecp5", "n.json"))
+    run_step(Step("YOSYS", ["-q", "-s", "s.ys"]), tmp_path, tmp_path / "yosys.out", sys.stderr)
+    cells = json.loads((tmp_path / "n.json").read_text())["modules"][TOP]["cells"]
+    copies = [c for name, c in cells.items() if c["type"] == "TRELLIS_FF" and stage_of(name).endswith("copy next to "
+                                                                                                     "its multiplier")]
+    # the output layer's error feeds 2 edges x (S+1 = 2) update multipliers and 2 hidden-error ones
+    assert len(copies) == 6 * model.types.error.width
 
 
 def test_timing_command_names_the_critical_stage(tmp_path, capsys):

@@ -69,6 +69,9 @@ def test_timing_of_the_default_shapes():
     shallow = timing_of(kan_241(), "pipelined", pipeline="shallow")
     assert (shallow.latency, shallow.step, shallow.delays) == (11, 15, [14, 8])  # the old schedule, unchanged
     assert pipe.step > shallow.step and all(d > s for d, s in zip(pipe.delays, shallow.delays))
+    # deep: two adder levels per cycle, the casts alone, and a copy of the error per multiplier
+    assert (pipe.latency, pipe.step, pipe.delays) == (12, 20, [18, 9])
+    assert timing_of(KAN([1, 1]), "pipelined").step == 9  # one edge: its error feeds it without a copy
 
 
 @pytest.mark.parametrize("seed", range(10))
