@@ -34,13 +34,13 @@ def test_report_command_prints_the_counts(tmp_path, capsys):
     counts = {line.split()[0]: int(line.split()[-1]) for line in out.splitlines()
               if line.startswith("  ") and line.split()[-1].isdigit()}
     assert counts["DSP"] == 8 and counts["LUT"] > 0 and counts["FF"] > 0, out
-    assert "learning step 10 cycles" in out  # the deep pipeline (the default)
+    assert "learning step 9 cycles" in out  # the deep pipeline (the default)
     # issue 16: progress while yosys runs, its whole log kept, a summary to keep
     assert any(line.startswith("  yosys ") and "SYNTH_XILINX" in line for line in err.splitlines()), err
     log = (tmp_path / "synth.log").read_text()
     assert "Executing SYNTH_XILINX pass" in log and "End of script" in log
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["cells"] and report["timing"]["step"] == 10 and report["config_file"].endswith("drift_kan.toml")
+    assert report["cells"] and report["timing"]["step"] == 9 and report["config_file"].endswith("drift_kan.toml")
 
 
 def test_bad_synthesis_requests(tmp_path):
