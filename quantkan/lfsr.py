@@ -80,6 +80,11 @@ def leap_masks(k: int) -> tuple[int, ...]:
     return tuple(sum(1 << j for j in range(32) if columns[j] >> i & 1) for i in range(32))
 
 
+def leap(state: int, k: int) -> int:
+    """One lane's state after ``k`` steps (hardware that keeps a lane one leap ahead starts here)."""
+    return sum(((state & mask).bit_count() & 1) << i for i, mask in enumerate(leap_masks(k)))
+
+
 @functools.cache
 def leap_tables() -> np.ndarray:
     """The same leaps for software, (33, 4, 256) uint64: the state after ``k`` steps from ``s``

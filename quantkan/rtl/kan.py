@@ -142,8 +142,12 @@ class Learner(wiring.Component):
 
     def _count(self, bld: Builder, name: str, flags: list[Timed], gate: Value) -> None:
         """Count each of ``flags`` (one-bit, valid in its own cycle) into counter ``name`` when the
-        sample in that cycle had ``gate`` set (``self._valid0``: accepted, ``self._learn0``: learning)."""
-        self._events[name] += [f.value & bld.delay(gate, f.t, "gate", control=True) for f in flags]
+        sample in that cycle had ``gate`` set (``self._valid0``: accepted, ``self._learn0``: learning).
+        Each event is registered before it is counted, so no datapath flag (a delta's zero test
+        after its rounding adder) runs on into the counter's adder in the same cycle."""
+        label = f"event_{name.replace('.', '_')}"
+        self._events[name] += [bld.reg(f.value & bld.delay(gate, f.t, "gate", control=True), label, control=True)
+                               for f in flags]
 
     @staticmethod
     def _any(bld: Builder, flags: list[Timed]) -> Timed:

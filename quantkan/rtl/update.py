@@ -12,6 +12,7 @@ from amaranth.hdl import Module, Signal, Value
 
 from quantkan.fixed import FixedType, sub_type
 from quantkan.golden import LearningRate, stochastic_types
+from quantkan.lfsr import leap
 from quantkan.rtl.arith import cast_expr, fixed_shape, lfsr32_leap, overflow_expr, raw_value, stochastic_cast_expr
 from quantkan.rtl.pipeline import Builder, Timed
 
@@ -34,11 +35,12 @@ def delta(m: Module, bld: Builder, src: Timed, update_t: FixedType, stochastic: 
     _, _, drop = stochastic_types(src.type, update_t)
     if not stochastic or drop <= 0:
         return bld.cast(src, update_t, name, register=register).value
-    state = Signal(32, init=int(lfsr_init), name=bld.name(f"lfsr_{name}"))
-    nxt = lfsr32_leap(state, drop)
+    # The register runs one leap ahead: it holds the state this sample draws from, so no XOR
+    # network sits between it and the rounding adder (the leap feeds only the register).
+    state = Signal(32, init=leap(int(lfsr_init), drop), name=bld.name(f"lfsr_{name}"))
     with m.If(step):
-        m.d.sync += state.eq(nxt)
-    value = stochastic_cast_expr(src.value, nxt, src.type, update_t)
+        m.d.sync += state.eq(lfsr32_leap(state, drop))
+    value = stochastic_cast_expr(src.value, state, src.type, update_t)
     return bld.reg(value, name, fixed_shape(update_t)) if register else value
 
 
