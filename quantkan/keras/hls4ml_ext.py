@@ -70,7 +70,8 @@ void quantkan_kan(data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_out],
     }
     int k[CONFIG_T::n_in], row[CONFIG_T::n_in];
     typename CONFIG_T::coef_t cread[CONFIG_T::n_out][CONFIG_T::n_in][CONFIG_T::order + 1];
-    quantkan::kan_forward<CONFIG_T>(x, res, c, basis, k, row, cread);
+    ap_uint<32> diag[quantkan::N_DIAG] = {};  // the learner's counters: inference discards them
+    quantkan::kan_forward<CONFIG_T>(x, res, c, basis, k, row, cread, diag);
 }
 
 }  // namespace nnet
