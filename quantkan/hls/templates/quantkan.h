@@ -199,6 +199,14 @@ struct kan_update {
     typename C::update_t delta[C::n_out][C::n_in][C::order + 1];
 };
 
+// One parameter's write, p <- cast(p - delta), counted when it overflows (golden _Updater.apply).
+template <class P, class U>
+void apply_delta(P& p, const U& delta, ap_uint<32>& param_sat) {
+#pragma HLS INLINE
+    count(param_sat, overflows<P>(p - delta));
+    p = p - delta;
+}
+
 // Read-modify-write of the current coefficients: no update is lost, however late it lands.
 template <class C>
 void kan_apply(typename C::coef_t coef[C::n_out][C::n_in][C::n_coef], const kan_update<C>& u,
@@ -211,9 +219,7 @@ void kan_apply(typename C::coef_t coef[C::n_out][C::n_in][C::n_coef], const kan_
 #pragma HLS UNROLL
             for (int m = 0; m <= C::order; m++) {
 #pragma HLS UNROLL
-                count(diag[DIAG_PARAM_SAT],
-                      overflows<typename C::coef_t>(coef[j][i][u.k[i] + m] - u.delta[j][i][m]));
-                coef[j][i][u.k[i] + m] = coef[j][i][u.k[i] + m] - u.delta[j][i][m];
+                apply_delta(coef[j][i][u.k[i] + m], u.delta[j][i][m], diag[DIAG_PARAM_SAT]);
             }
         }
     }
@@ -314,11 +320,9 @@ void dense_apply(typename C::weight_t w[C::n_out][C::n_in], typename C::bias_t b
 #pragma HLS UNROLL
         for (int i = 0; i < C::n_in; i++) {
 #pragma HLS UNROLL
-            count(diag[DIAG_PARAM_SAT], overflows<typename C::weight_t>(w[j][i] - u.dw[j][i]));
-            w[j][i] = w[j][i] - u.dw[j][i];
+            apply_delta(w[j][i], u.dw[j][i], diag[DIAG_PARAM_SAT]);
         }
-        count(diag[DIAG_PARAM_SAT], overflows<typename C::bias_t>(b[j] - u.db[j]));
-        b[j] = b[j] - u.db[j];
+        apply_delta(b[j], u.db[j], diag[DIAG_PARAM_SAT]);
     }
 }
 
