@@ -28,7 +28,7 @@ from cocotb.triggers import ClockCycles, FallingEdge
 from quantkan.diagnostics import CounterMap
 from quantkan.fixed import FixedType, pack, unpack
 from quantkan.rtl.export import param_address
-from quantkan.rtl.verify import Drive, Observed
+from quantkan.rtl.verify import Drive, Observed, read_cycles
 
 
 @cocotb.test()
@@ -54,19 +54,20 @@ async def stream_and_read_back(dut):
             outs.append(cycle)
 
     async def read_back() -> list[np.ndarray]:
-        got = [np.zeros(s, np.int64) for s in shapes]
+        params = [(p, idx) for p, shape in enumerate(shapes) for idx in np.ndindex(shape)]
+        addresses = [param_address(meta, p, *idx) for p, idx in params] + list(counter_map.addresses())
+        words = [0] * len(addresses)
         dut.p_sel.value = 1
-        for p, shape in enumerate(shapes):
-            for idx in np.ndindex(shape):
-                dut.p_addr.value = param_address(meta, p, *idx)
-                await tick()
-                got[p][idx] = unpack(int(dut.p_rdata.value), t_params[p], 1)[0]
-        words = []
-        for addr in counter_map.addresses():
-            dut.p_addr.value = addr
+        for present, done in read_cycles(len(addresses), meta["read_latency"]):
+            if present is not None:
+                dut.p_addr.value = addresses[present]
             await tick()
-            words.append(int(dut.p_rdata.value))
-        counters.append(counter_map.values(words))
+            if done is not None:
+                words[done] = int(dut.p_rdata.value)
+        got = [np.zeros(s, np.int64) for s in shapes]
+        for (p, idx), word in zip(params, words):
+            got[p][idx] = unpack(word, t_params[p], 1)[0]
+        counters.append(counter_map.values(words[len(params):]))
         dut.p_sel.value = 0
         await tick()  # ready reads p_sel: let the release settle before the stream resumes
         return got

@@ -12,7 +12,8 @@ import pytest
 
 from quantkan.models import KAN
 from quantkan.rtl import simulate, update, verify
-from quantkan.rtl.kan import KANLearner, timing_of
+from quantkan.rtl.kan import READ_LATENCY, KANLearner, timing_of
+from quantkan.rtl.verify import read_cycles
 import random_configs
 from unusual_models import UNUSUAL
 
@@ -176,6 +177,39 @@ def test_a_wrong_counter_is_caught(monkeypatch, where):
     assert r.output_mismatches == 0 and r.coefficient_mismatches == 0 and r.counter_mismatches > 0, r
 
 
+def test_read_cycles_present_one_address_per_cycle():
+    assert list(read_cycles(3, 2)) == [(0, None), (1, 0), (2, 1), (None, 2)]
+    assert list(read_cycles(2, 1)) == [(0, 0), (1, 1)]
+
+
+def test_parameter_reads_pipeline_at_the_read_latency():
+    """Back-to-back reads, one address per cycle: each word is on p_rdata exactly READ_LATENCY
+    cycles after its address, neither earlier nor later."""
+    from amaranth.sim import Simulator
+
+    model = KAN([2, 3, 1], grid=(-1.0, 1.0, 5), order=3, bits=12, seed=4)
+    dut = KANLearner(model, schedule="pipelined", lr=2.0 ** -3)
+    index = [(l, j, i, c) for l, a in enumerate(model.coefficients) for j, i, c in np.ndindex(a.shape)]
+    want = [int(model.coefficients[l][j, i, c]) for l, j, i, c in index]
+    seen = []
+
+    async def bench(ctx):
+        ctx.set(dut.p_sel, 1)
+        for k in range(len(index) + 3):
+            if k < len(index):
+                ctx.set(dut.p_addr, dut.param_address(*index[k]))
+            await ctx.tick()
+            seen.append(ctx.get(dut.p_rdata))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    at = {lat: seen[lat - 1:lat - 1 + len(want)] for lat in (READ_LATENCY - 1, READ_LATENCY, READ_LATENCY + 1)}
+    assert at[READ_LATENCY] == want
+    assert at[READ_LATENCY - 1] != want and at[READ_LATENCY + 1] != want
+
+
 def test_counters_are_above_the_parameters_and_a_write_clears_them():
     """The counter space: the top p_addr bit; a write there zeroes every counter, as the golden
     learner's clear_counters does, and counting goes on from there."""
@@ -196,12 +230,15 @@ def test_counters_are_above_the_parameters_and_a_write_clears_them():
 
     async def bench(ctx):
         async def read() -> list[int]:
-            words = []
+            addresses = list(cm.addresses())
+            words = [0] * len(addresses)
             ctx.set(dut.p_sel, 1)
-            for addr in cm.addresses():
-                ctx.set(dut.p_addr, addr)
+            for present, done in read_cycles(len(addresses), READ_LATENCY):
+                if present is not None:
+                    ctx.set(dut.p_addr, addresses[present])
                 await ctx.tick()
-                words.append(ctx.get(dut.p_rdata))
+                if done is not None:
+                    words[done] = ctx.get(dut.p_rdata)
             ctx.set(dut.p_sel, 0)
             await ctx.tick()
             return cm.values(words)

@@ -19,6 +19,7 @@ from quantkan.boards.uart import UARTRx, UARTTx, divisor_for
 from quantkan.golden import LearningRates
 from quantkan.models import Model
 from quantkan.rtl.arith import fit
+from quantkan.rtl.kan import READ_LATENCY
 
 __all__ = ["Bridge", "UARTLearner", "LEDS"]
 
@@ -150,12 +151,13 @@ class Bridge(wiring.Component):
                     m.d.sync += data.eq(Cat(_extend(kan.y[j], bo, spec.signed_out) for j in range(spec.n_out)))
                     m.d.comb += self.sample_done.eq(1)
                     respond(1 + spec.n_out * bo)
-            with m.State("read"):  # p_rdata is registered: valid the cycle after p_addr
-                m.d.sync += kan.p_sel.eq(0)
+            with m.State("read"):  # the address is taken at this edge; p_rdata follows READ_LATENCY edges on
+                m.d.sync += [kan.p_sel.eq(0), busy.eq(READ_LATENCY - 1)]
                 m.next = "read_data"
             with m.State("read_data"):
-                m.d.sync += data.eq(_extend(kan.p_rdata, bc, spec.signed_coef))
-                respond(1 + bc)
+                with m.If(busy == 0):
+                    m.d.sync += data.eq(_extend(kan.p_rdata, bc, spec.signed_coef))
+                    respond(1 + bc)
             with m.State("write"):  # written at this edge
                 m.d.sync += [kan.p_sel.eq(0), kan.p_we.eq(0)]
                 respond(1)

@@ -4,7 +4,7 @@ The module has plain ports (Amaranth flattens the stream payloads): ``clk``, ``r
 ``x`` (n_in packed input words, input 0 in the low bits), ``target``, ``learn``,
 ``valid``, ``ready``, ``y``, ``y_valid`` and the parameter port ``p_sel``,
 ``p_addr``, ``p_we``, ``p_wdata``, ``p_rdata``.  ``quantkan_rtl.json`` records the
-timing (latency, II, D per layer), widths, the parameter arrays (``model.parameters()``: shape
+timing (latency, II, D per layer), the parameter port's ``read_latency``, widths, the parameter arrays (``model.parameters()``: shape
 and type of each), the parameter address fields and the diagnostics counters' address map
 (``counters``: :class:`quantkan.diagnostics.CounterMap`, the counter space above the parameters);
 ``model.qkan`` is the model the RTL starts from, so a testbench rebuilds the golden
@@ -22,7 +22,7 @@ from quantkan import persist
 from quantkan.golden import LearningRates
 from quantkan.models import KAN, MLP, Model
 from quantkan.rtl.coefbank import bank_address, pack_fields
-from quantkan.rtl.kan import KANLearner, Learner, Timing
+from quantkan.rtl.kan import READ_LATENCY, KANLearner, Learner, Timing
 from quantkan.rtl.mlp import MLPLearner, mlp_param_address
 
 __all__ = ["export_verilog", "learner_for", "learner_timing", "param_address", "DEFAULT_NAME"]
@@ -67,6 +67,7 @@ def export_verilog(model: Model, out_dir: str | Path, schedule: str = "pipelined
                    "pipeline_delays": t.pipeline_delays, "read": t.read, "write": t.write},
         "kind": model.kind,
         "widths": {"input": ty.input.width, "output": ty.output.width, "param": len(learner.p_rdata)},
+        "read_latency": READ_LATENCY,  # parameter port: cycles from p_addr to p_rdata
         "types": {"input": str(ty.input), "output": str(ty.output)},
         "n_in": learner.n_in, "n_out": learner.n_out,
         "param_shapes": [list(a.shape) for a in model.parameters()],

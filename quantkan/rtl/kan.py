@@ -34,10 +34,12 @@ from quantkan.rtl.lookup import locate, table_rom
 from quantkan.rtl.pipeline import FLAG, Builder, Timed
 from quantkan.rtl.update import delta, scaled
 
-__all__ = ["Learner", "KANLearner", "Timing", "SCHEDULES", "PIPELINES", "timing_of"]
+__all__ = ["Learner", "KANLearner", "Timing", "SCHEDULES", "PIPELINES", "READ_LATENCY", "timing_of"]
 
 SCHEDULES = ("pipelined", "sequential")
 PIPELINES = ("deep", "shallow")  # a register after every carry chain and multiplier, or fewer cycles
+READ_LATENCY = 2  # parameter port: cycles from p_addr to its p_rdata
+READ_GROUP = 4  # parameter port: words ORed before the first read register
 
 
 @dataclass
@@ -67,8 +69,9 @@ class Learner(wiring.Component):
 
     Ports: ``x``, ``target``, ``learn``, ``valid`` / ``ready`` (a sample is accepted
     when both are high); ``y`` / ``y_valid``; ``p_sel``, ``p_addr``, ``p_we``,
-    ``p_wdata``, ``p_rdata`` (raw parameter access, one cycle read latency, only
-    while no sample is in flight).  Use :meth:`param_address` to form ``p_addr``.
+    ``p_wdata``, ``p_rdata`` (raw parameter access, only while no sample is in flight; a
+    read's data is on ``p_rdata`` :data:`READ_LATENCY` cycles after its ``p_addr``, and
+    reads pipeline: one address per cycle).  Use :meth:`param_address` to form ``p_addr``.
     A subclass sets ``_fields`` (the ``p_addr`` bit fields) and builds each layer's
     forward and backward pass (``_forward``, ``_backward``); everything else is here.
 
@@ -229,10 +232,18 @@ class Learner(wiring.Component):
                 m.d.sync += wait.eq(period - 1)
             with m.Elif(wait != 0):
                 m.d.sync += wait.eq(wait - 1)
-        # the selects are one-hot: an OR of gated words (a shallow tree), not a chain of priority muxes
-        rdata = Signal(self.p_rdata.shape(), name="p_rdata_mux")
-        m.d.comb += rdata.eq(reduce(operator.or_, [Mux(sel, data, 0) for sel, data in p_rdata]))
-        m.d.sync += self.p_rdata.eq(rdata)
+        self._read_mux(m, p_rdata)
+
+    def _read_mux(self, m: Module, sources: list[tuple[Value, Value]]) -> None:
+        """``p_rdata``, :data:`READ_LATENCY` cycles after ``p_addr``.  The selects are one-hot, so the
+        mux is an OR of gated words; its first level (address decode, memory read, a few words) ends
+        in a register, so neither the memory read nor the wide OR sets the clock."""
+        parts = []
+        for g in range(0, len(sources), READ_GROUP):
+            part = Signal(self.p_rdata.shape(), name=f"p_rdata_part{g // READ_GROUP}", reset_less=True)
+            m.d.sync += part.eq(reduce(operator.or_, [Mux(sel, data, 0) for sel, data in sources[g:g + READ_GROUP]]))
+            parts.append(part)
+        m.d.sync += self.p_rdata.eq(reduce(operator.or_, parts))
 
     def _count_delta(self, bld: Builder, l: int, src: Timed, d: Value, later: int) -> None:
         """Count one update lane of layer l: attempted when lr * g (``src``) is not 0, zero when its

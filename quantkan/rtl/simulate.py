@@ -3,7 +3,8 @@
 The same protocol as the cocotb testbench (``sim/tb_learner.py``): inputs change between
 clock edges, a sample is accepted at the edge where ``valid & ready``, and at every
 checkpoint the stream pauses until the last update has committed, then every coefficient
-is read back through the parameter port, then the diagnostics counters.
+is read back through the parameter port (one address per cycle, pipelined), then the
+diagnostics counters.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from amaranth.sim import Simulator
 
-from quantkan.rtl.kan import Learner
-from quantkan.rtl.verify import Drive, Observed
+from quantkan.rtl.kan import READ_LATENCY, Learner
+from quantkan.rtl.verify import Drive, Observed, read_cycles
 
 __all__ = ["run"]
 
@@ -33,19 +34,20 @@ def run(dut: Learner, drive: Drive) -> Observed:
                 outs.append(cycle)
 
         async def read_back() -> list[np.ndarray]:
-            got = [np.zeros(s, np.int64) for s in coef_shapes]
+            params = [(l, idx) for l, shape in enumerate(coef_shapes) for idx in np.ndindex(shape)]
+            addresses = [dut.param_address(l, *idx) for l, idx in params] + list(dut.counters.addresses())
+            words = [0] * len(addresses)
             ctx.set(dut.p_sel, 1)
-            for l, shape in enumerate(coef_shapes):
-                for idx in np.ndindex(shape):
-                    ctx.set(dut.p_addr, dut.param_address(l, *idx))
-                    await tick()
-                    got[l][idx] = ctx.get(dut.p_rdata)
-            words = []
-            for addr in dut.counters.addresses():
-                ctx.set(dut.p_addr, addr)
+            for present, done in read_cycles(len(addresses), READ_LATENCY):
+                if present is not None:
+                    ctx.set(dut.p_addr, addresses[present])
                 await tick()
-                words.append(ctx.get(dut.p_rdata))
-            counters.append(dut.counters.values(words))
+                if done is not None:
+                    words[done] = ctx.get(dut.p_rdata)
+            got = [np.zeros(s, np.int64) for s in coef_shapes]
+            for (l, idx), word in zip(params, words):
+                got[l][idx] = word
+            counters.append(dut.counters.values(words[len(params):]))
             ctx.set(dut.p_sel, 0)
             await tick()  # as the cocotb testbench does: one idle cycle after the read-back
             return got

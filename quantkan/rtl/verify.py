@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,15 @@ import numpy as np
 from quantkan.golden import LearningRates, OnlineLearner
 from quantkan.models import KAN, Model
 
-__all__ = ["Drive", "Observed", "Score", "StreamFeatures", "random_drive", "task_drive", "score"]
+__all__ = ["Drive", "Observed", "Score", "StreamFeatures", "random_drive", "task_drive", "score", "read_cycles"]
+
+
+def read_cycles(n: int, latency: int) -> Iterator[tuple[int | None, int | None]]:
+    """A pipelined parameter port read of ``n`` addresses, one per cycle: for each clock cycle,
+    (index of the address to present before its edge, index of the address whose word is on
+    ``p_rdata`` after it), ``None`` where there is none.  Every testbench reads back this way."""
+    for cycle in range(n + latency - 1):
+        yield (cycle if cycle < n else None), (cycle - latency + 1 if cycle >= latency - 1 else None)
 
 
 @dataclass
