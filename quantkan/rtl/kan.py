@@ -40,6 +40,7 @@ SCHEDULES = ("pipelined", "sequential")
 PIPELINES = ("deep", "shallow")  # a register after every carry chain and multiplier, or fewer cycles
 READ_LATENCY = 2  # parameter port: cycles from p_addr to its p_rdata
 READ_GROUP = 4  # parameter port: words ORed before the first read register
+EVENT_GROUP = 8  # diagnostics: events added up in one cycle before a counter's increment
 
 
 @dataclass
@@ -148,9 +149,12 @@ class Learner(wiring.Component):
         sample in that cycle had ``gate`` set (``self._valid0``: accepted, ``self._learn0``: learning).
         Each event is registered before it is counted, so no datapath flag (a delta's zero test
         after its rounding adder) runs on into the counter's adder in the same cycle."""
+        self._count_gated(bld, name, [f.value & bld.delay(gate, f.t, "gate", control=True) for f in flags])
+
+    def _count_gated(self, bld: Builder, name: str, events: list[Value]) -> None:
+        """Count ``events`` (one-bit, already gated) into counter ``name``, each registered first."""
         label = f"event_{name.replace('.', '_')}"
-        self._events[name] += [bld.reg(f.value & bld.delay(gate, f.t, "gate", control=True), label, control=True)
-                               for f in flags]
+        self._events[name] += [bld.reg(e, label, control=True) for e in events]
 
     @staticmethod
     def _any(bld: Builder, flags: list[Timed]) -> Timed:
@@ -170,13 +174,19 @@ class Learner(wiring.Component):
             count = Signal(COUNTER_BITS, name=f"count_{name.replace('.', '_')}")
             events = self._events[name]
             if events:
-                inc = Signal(range(len(events) + 1), name=f"count_{name.replace('.', '_')}_inc")
+                label = f"count_{name.replace('.', '_')}"
+                # many events (one per memory bank): counted in groups first, a cycle earlier
+                parts = [Signal(range(min(EVENT_GROUP, len(events) - g) + 1), name=f"{label}_part")
+                         for g in range(0, len(events), EVENT_GROUP)] if len(events) > EVENT_GROUP else []
+                inc = Signal(range(len(events) + 1), name=f"{label}_inc")
                 total = count + inc
-                with m.If(clear):
-                    m.d.sync += [count.eq(0), inc.eq(0)]
+                with m.If(clear):  # and what is still on its way
+                    m.d.sync += [count.eq(0), inc.eq(0), *(p.eq(0) for p in parts)]
                 with m.Else():
                     # inc < 2**COUNTER_BITS: the carry out says the sum passed the top
-                    m.d.sync += [inc.eq(_popcount(events)),
+                    m.d.sync += [p.eq(_popcount(events[g * EVENT_GROUP:(g + 1) * EVENT_GROUP]))
+                                 for g, p in enumerate(parts)]
+                    m.d.sync += [inc.eq(_popcount(parts or events)),
                                  count.eq(Mux(total[COUNTER_BITS], top, total[:COUNTER_BITS]))]
             for w in range(cm.words):
                 sel = Signal(name=f"count_sel_{c}_{w}")
@@ -358,7 +368,7 @@ class KANLearner(Learner):
             m.d.comb += bank.wr_k.eq(bld.delay(ctx["k"][i], W - ctx["read"], f"k{l}_{i}"))
             m.d.comb += [bank.wr_delta[mm].eq(deltas[mm]) for mm in range(S + 1)]
             m.d.comb += bank.wr_en.eq(learn_w & ~self.p_sel)
-            self._events[f"l{l}.param_sat"] += [bank.wr_sat[b] for b in range(bank.n_banks)]
+            self._count_gated(bld, f"l{l}.param_sat", [bank.wr_sat[b] for b in range(bank.n_banks)])
         W += bank.write_latency  # the cycle whose edge commits the write
         if l == 0:
             return None, W
@@ -384,7 +394,7 @@ class KANLearner(Learner):
 
 
 def _popcount(bits: list[Value]) -> Value:
-    """How many of ``bits`` are 1: a balanced adder tree."""
+    """The sum of ``bits`` (one-bit flags, or counts): a balanced adder tree."""
     level = [Value.cast(b).as_unsigned() for b in bits]
     while len(level) > 1:
         level = [level[k] + level[k + 1] if k + 1 < len(level) else level[k] for k in range(0, len(level), 2)]

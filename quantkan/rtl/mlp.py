@@ -133,8 +133,8 @@ class MLPLearner(Learner):
             src = scaled(bld, g, lr, f"g{name}")
             d = delta(m, bld, src, up.update_t, up.rounding == "stochastic", lane, learn_d, f"delta{name}")
             self._count_delta(bld, l, src, d, 1)
-            self._events[f"l{l}.param_sat"].append(learn_w & ~self.p_sel & applied_overflow(reg, param_t, d,
-                                                                                             up.update_t))
+            self._count_gated(bld, f"l{l}.param_sat", [learn_w & ~self.p_sel & applied_overflow(reg, param_t, d,
+                                                                                              up.update_t)])
             with m.If(self.p_sel):
                 with m.If(sel & self.p_we):
                     m.d.sync += reg.eq(fit(self.p_wdata, param_t.width))
