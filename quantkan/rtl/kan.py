@@ -364,7 +364,10 @@ class KANLearner(Learner):
                 lane = int(up.lfsr.state[j, i, mm]) if up.lfsr is not None else None
                 deltas.append(delta(m, bld, src, up.update_t, up.rounding == "stochastic", lane, learn_d,
                                     f"delta{l}", register=not bank.registered))
-                self._count_delta(bld, l, src, deltas[-1], 0 if bank.registered else 1)
+                # a registered bank takes its delta combinational: the zero test reads a registered
+                # copy, so no compare follows the rounding adder
+                seen = bld.reg(deltas[-1], f"delta_seen{l}", fixed_shape(up.update_t)) if bank.registered else deltas[-1]
+                self._count_delta(bld, l, src, seen, 1)
             m.d.comb += bank.wr_k.eq(bld.delay(ctx["k"][i], W - ctx["read"], f"k{l}_{i}"))
             m.d.comb += [bank.wr_delta[mm].eq(deltas[mm]) for mm in range(S + 1)]
             m.d.comb += bank.wr_en.eq(learn_w & ~self.p_sel)
