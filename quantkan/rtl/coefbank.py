@@ -4,7 +4,9 @@ There are ``nb`` banks, the smallest power of two above S (so ``nb >= S+1`` and 
 split of an index is a bit slice, never a divider).  Coefficient ``c`` lives in bank
 ``c mod nb`` at address ``c div nb``, so the window ``k..k+S`` of a sample touches
 S+1 different banks: bank ``b`` holds window position ``m_b = (b - k) mod nb`` (active
-when ``m_b <= S``) at address ``(k + nb - 1 - b) div nb``.  An asynchronous read, rotated into
+when ``m_b <= S``) at address ``(k + nb - 1 - b) div nb``.  Updates arrive in bank order
+(:func:`bank_order`): the learner rotates the basis before its error x basis multiply, so no
+mux sits between a delta's rounding and the read-modify-write.  An asynchronous read, rotated into
 window order and registered, feeds the
 forward pass; the update is read-modify-write on the *current* value (an asynchronous
 read port, then one write), so no update is lost whatever the pipeline depth.  The
@@ -19,7 +21,7 @@ lands one cycle later (:attr:`CoefficientBank.write_latency`).
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.data import ArrayLayout
 from amaranth.lib.memory import Memory
@@ -29,7 +31,7 @@ from quantkan.fixed import FixedType
 from quantkan.rtl.arith import fixed_shape
 from quantkan.rtl.update import applied, applied_overflow
 
-__all__ = ["CoefficientBank", "bank_geometry", "bank_address", "pack_fields"]
+__all__ = ["CoefficientBank", "bank_geometry", "bank_address", "bank_order", "pack_fields"]
 
 
 def bank_geometry(n_coef: int, order: int) -> tuple[int, int]:
@@ -38,6 +40,17 @@ def bank_geometry(n_coef: int, order: int) -> tuple[int, int]:
     nb = 1 << order.bit_length()
     last = n_coef - order - 1 + nb - 1  # the highest index bank b's address can name
     return nb, last // nb + 1
+
+
+def bank_order(k: Value, window: list, order: int) -> list[Value]:
+    """``window`` (the S+1 values of a sample whose first coefficient is ``k``) in bank order:
+    bank ``b`` gets window position ``(b - k) mod nb``, and 0 where that lies beyond S."""
+    nb = 1 << order.bit_length()
+    if nb == 1:
+        return list(window)
+    r = k[:nb.bit_length() - 1]
+    return [Array([window[(b - q) % nb] if (b - q) % nb <= order else Const(0) for q in range(nb)])[r]
+            for b in range(nb)]
 
 
 def bank_address(c: int, order: int) -> tuple[int, int]:
@@ -77,7 +90,7 @@ class CoefficientBank(wiring.Component):
             "rd_k": In(k_shape),
             "rd_window": Out(ArrayLayout(c_shape, order + 1)),
             "wr_k": In(k_shape),
-            "wr_delta": In(ArrayLayout(fixed_shape(update_t), order + 1)),
+            "wr_delta": In(ArrayLayout(fixed_shape(update_t), self.n_banks)),  # in bank order
             "wr_en": In(1),
             "wr_sat": Out(self.n_banks),  # per bank: its update write overflowed (diagnostics)
             "p_sel": In(1),
@@ -109,15 +122,9 @@ class CoefficientBank(wiring.Component):
             m.d.comb += rd.addr.eq((self.rd_k + (nb - 1 - b)) >> s)
             data.append(rd.data)
             # this bank holds window position (b - r) mod nb; beyond S it sits the sample out
-            delta = Signal(fixed_shape(self.update_t), name=f"delta{b}")
+            delta = self.wr_delta[b]
             active = Signal(name=f"active{b}")
-            with m.Switch(r_wr):
-                for r in range(nb):
-                    with m.Case(r):
-                        pos = (b - r) % nb
-                        m.d.comb += active.eq(pos <= S)
-                        if pos <= S:
-                            m.d.comb += delta.eq(self.wr_delta[pos])
+            m.d.comb += active.eq(Array(Const(int((b - r) % nb <= S)) for r in range(nb))[r_wr])
             upd_addr = (self.wr_k + (nb - 1 - b)) >> s
             mine = self.p_sel & (self.p_bank == b)
             m.d.comb += rmw.addr.eq(Mux(self.p_sel, self.p_addr, upd_addr))

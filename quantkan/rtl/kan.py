@@ -29,10 +29,10 @@ from quantkan.fixed import FixedType, sub_type
 from quantkan.golden import KANLayerFixed, LearningRates, OnlineLearner
 from quantkan.models import KAN, Model
 from quantkan.rtl.arith import fixed_shape, raw_value
-from quantkan.rtl.coefbank import CoefficientBank, bank_address, bank_geometry, pack_fields
+from quantkan.rtl.coefbank import CoefficientBank, bank_address, bank_geometry, bank_order, pack_fields
 from quantkan.rtl.lookup import locate, table_rom
 from quantkan.rtl.pipeline import FLAG, Builder, Timed
-from quantkan.rtl.update import delta, scaled
+from quantkan.rtl.update import delta, lfsr_lane, random_drop, scaled
 
 __all__ = ["Learner", "KANLearner", "Timing", "SCHEDULES", "PIPELINES", "READ_LATENCY", "timing_of"]
 
@@ -356,20 +356,45 @@ class KANLearner(Learner):
         W = t_delta + (0 if bld.deep else 1)
         learn_w = bld.delay(learn0, W, "learn", control=True)
         learn_d = bld.delay(learn0, t_delta, "learn", control=True)
+
+        def rotated(window: list[Value], t: int, shape, name: str, i: int) -> list[Value]:
+            """``window`` (values of cycle t - 1) in bank order, registered into cycle t."""
+            k = bld.delay(ctx["k"][i], t - 1 - ctx["read"], f"k{l}_{i}")
+            return [bld.reg(v, name, shape) for v in bank_order(k, window, S)]
+
+        # Each bank takes a delta in its own order.  When every bank holds a window position
+        # (S + 1 a power of two) the basis is rotated before the error x basis multiply, so no mux
+        # follows a delta's rounding; else the deltas are rotated (no multiplier for a bank that
+        # sits the sample out).
+        lanes_per_bank = bank_geometry(self.model.n_coef, S)[0] == S + 1
+        stochastic = up.rounding == "stochastic"
+        basis = [[bld.at(b, E - lanes_per_bank, "basis") for b in ctx["basis"][i]] for i in range(layer.n_in)]
+        if lanes_per_bank:
+            basis = [[Timed(v, ty.basis, E) for v in rotated([b.value for b in basis[i]], E, fixed_shape(ty.basis),
+                                                             f"basis_bank{l}", i)] for i in range(layer.n_in)]
         for (j, i), bank in ctx["banks"].items():
+            srcs = [scaled(bld, self._times(bld, error(j), b, layer.g_t, f"eb{l}"), up.lr, f"g{l}")
+                    for b in basis[i]]
+            drop = random_drop(srcs[0].type, up.update_t, stochastic)
+            lanes = [int(up.lfsr.state[j, i, mm]) if drop else None for mm in range(S + 1)]
+            bits = [None] * len(srcs)
+            if drop and lanes_per_bank:  # a lane belongs to a window position: its next state rotates too
+                bits = rotated([lfsr_lane(m, bld, lane, drop, learn_d, f"delta{l}")[1][:drop] for lane in lanes],
+                               t_delta, drop, f"lfsr_bank{l}", i)
+                lanes = [None] * len(srcs)
             deltas = []
-            for mm in range(S + 1):
-                b = bld.at(ctx["basis"][i][mm], E, "basis")
-                src = scaled(bld, self._times(bld, error(j), b, layer.g_t, f"eb{l}"), up.lr, f"g{l}")
-                lane = int(up.lfsr.state[j, i, mm]) if up.lfsr is not None else None
-                deltas.append(delta(m, bld, src, up.update_t, up.rounding == "stochastic", lane, learn_d,
-                                    f"delta{l}", register=not bank.registered))
+            for src, lane, rnd in zip(srcs, lanes, bits):
+                deltas.append(delta(m, bld, src, up.update_t, stochastic, lane, learn_d, f"delta{l}",
+                                    register=not bank.registered, random_bits=rnd))
                 # a registered bank takes its delta combinational: the zero test reads a registered
                 # copy, so no compare follows the rounding adder
                 seen = bld.reg(deltas[-1], f"delta_seen{l}", fixed_shape(up.update_t)) if bank.registered else deltas[-1]
                 self._count_delta(bld, l, src, seen, 1)
-            m.d.comb += bank.wr_k.eq(bld.delay(ctx["k"][i], W - ctx["read"], f"k{l}_{i}"))
-            m.d.comb += [bank.wr_delta[mm].eq(deltas[mm]) for mm in range(S + 1)]
+            k_w = bld.delay(ctx["k"][i], W - ctx["read"], f"k{l}_{i}")
+            m.d.comb += bank.wr_k.eq(k_w)
+            if not lanes_per_bank:
+                deltas = bank_order(k_w, deltas, S)
+            m.d.comb += [bank.wr_delta[b].eq(deltas[b]) for b in range(bank.n_banks)]
             m.d.comb += bank.wr_en.eq(learn_w & ~self.p_sel)
             self._count_gated(bld, f"l{l}.param_sat", [bank.wr_sat[b] for b in range(bank.n_banks)])
         W += bank.write_latency  # the cycle whose edge commits the write

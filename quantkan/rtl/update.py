@@ -8,7 +8,7 @@ learning sample (one XOR network), exactly as the golden model's lanes do.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, Value
+from amaranth.hdl import Module, Mux, Signal, Value
 
 from quantkan.fixed import FixedType, sub_type
 from quantkan.golden import LearningRate, stochastic_types
@@ -16,7 +16,7 @@ from quantkan.lfsr import leap
 from quantkan.rtl.arith import cast_expr, fixed_shape, lfsr32_leap, overflow_expr, raw_value, stochastic_cast_expr
 from quantkan.rtl.pipeline import Builder, Timed
 
-__all__ = ["scaled", "delta", "applied", "applied_overflow"]
+__all__ = ["scaled", "delta", "random_drop", "lfsr_lane", "applied", "applied_overflow"]
 
 
 def scaled(bld: Builder, g: Timed, lr: LearningRate, name: str) -> Timed:
@@ -27,20 +27,34 @@ def scaled(bld: Builder, g: Timed, lr: LearningRate, name: str) -> Timed:
     return Timed(g_reg * lr.raw, lr.scale_type(g.type), g.t + 1)
 
 
+def random_drop(src_t: FixedType, update_t: FixedType, stochastic: bool) -> int:
+    """How many random bits (and LFSR steps per learning sample) a delta's rounding takes: 0 for
+    rounding by the type, or when the cast drops no bits."""
+    return max(stochastic_types(src_t, update_t)[2], 0) if stochastic else 0
+
+
+def lfsr_lane(m: Module, bld: Builder, init: int, drop: int, step: Value, name: str) -> tuple[Signal, Value]:
+    """One LFSR lane: its register and its next state.  ``step`` (a learning sample in this
+    cycle) leaps it ``drop`` steps.  The register runs one leap ahead: it holds the state the
+    sample in this cycle draws from, so no XOR network sits between it and the rounding adder."""
+    state = Signal(32, init=leap(int(init), drop), name=bld.name(f"lfsr_{name}"))
+    nxt = Mux(step, lfsr32_leap(state, drop), state)
+    m.d.sync += state.eq(nxt)
+    return state, nxt
+
+
 def delta(m: Module, bld: Builder, src: Timed, update_t: FixedType, stochastic: bool, lfsr_init: int | None,
-          step: Value, name: str, register: bool = True) -> Value:
+          step: Value, name: str, register: bool = True, random_bits: Value | None = None) -> Value:
     """The delta, registered (valid at ``src.t + 1``) or combinational (at ``src.t``, for a
-    bank that registers it).  ``step`` (the learning sample, in cycle ``src.t``) leaps the
-    LFSR lane as many steps as the rounding drops bits; its next state supplies them."""
-    _, _, drop = stochastic_types(src.type, update_t)
-    if not stochastic or drop <= 0:
+    bank that registers it).  Stochastic: ``step`` (the learning sample, in cycle ``src.t``)
+    leaps the lane (from ``lfsr_init``) as many steps as the rounding drops bits, unless the
+    caller brings the lane's bits for this cycle itself (``random_bits``)."""
+    drop = random_drop(src.type, update_t, stochastic)
+    if not drop:
         return bld.cast(src, update_t, name, register=register).value
-    # The register runs one leap ahead: it holds the state this sample draws from, so no XOR
-    # network sits between it and the rounding adder (the leap feeds only the register).
-    state = Signal(32, init=leap(int(lfsr_init), drop), name=bld.name(f"lfsr_{name}"))
-    with m.If(step):
-        m.d.sync += state.eq(lfsr32_leap(state, drop))
-    value = stochastic_cast_expr(src.value, state, src.type, update_t)
+    if random_bits is None:
+        random_bits, _ = lfsr_lane(m, bld, int(lfsr_init), drop, step, name)
+    value = stochastic_cast_expr(src.value, random_bits, src.type, update_t)
     return bld.reg(value, name, fixed_shape(update_t)) if register else value
 
 
