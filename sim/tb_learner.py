@@ -4,7 +4,8 @@ A driver and a monitor, no judgement: the job folder named by ``QUANTKAN_JOB`` h
 export (``quantkan_rtl.json`` with widths, timing and parameter address fields) and a
 ``drive.npz`` (:class:`quantkan.rtl.verify.Drive`).  Samples go in with ``valid`` low for
 ``gaps[n]`` cycles before sample n; every ``y`` is recorded with its clock edge; at each
-checkpoint the stream pauses until the last update has committed and every parameter
+checkpoint the stream pauses until the last update has committed and the counters hold it
+(``timing.settle``), and every parameter
 is read back through the parameter port, then the diagnostics counters.  ``observed.npz`` goes back to the caller, whose
 scoreboard (:func:`quantkan.rtl.verify.score`) replays the golden model.
 
@@ -37,7 +38,7 @@ async def stream_and_read_back(dut):
     meta = json.loads((job / "quantkan_rtl.json").read_text())
     drive = Drive.load(job / "drive.npz")
     t_in, t_out = (FixedType.parse(meta["types"][k]) for k in ("input", "output"))
-    n_out, step = meta["n_out"], meta["timing"]["step"]
+    n_out, settle = meta["n_out"], meta["timing"]["settle"]
     shapes = [tuple(s) for s in meta["param_shapes"]]
     t_params = [FixedType.parse(t) for t in meta["param_types"]]
 
@@ -99,7 +100,7 @@ async def stream_and_read_back(dut):
                 break
         if s + 1 == mark:
             dut.valid.value = 0
-            while len(ys) < s + 1 or cycle < accepts[-1] + step:
+            while len(ys) < s + 1 or cycle < accepts[-1] + settle:
                 await tick()
             params.append(await read_back())
             mark = next(marks, None)

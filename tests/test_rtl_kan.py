@@ -245,7 +245,7 @@ def test_counters_are_above_the_parameters_and_a_write_clears_them():
 
         for n in range(30):
             if n in (10, 20):
-                for _ in range(dut.timing.step + 2):  # drain
+                for _ in range(dut.timing.settle):  # drain: then read the counters first
                     await ctx.tick()
                 reads.append(await read())
                 if n == 10:  # clear: a write anywhere in the counter space

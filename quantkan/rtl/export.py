@@ -63,7 +63,7 @@ def export_verilog(model: Model, out_dir: str | Path, schedule: str = "pipelined
     meta = {
         "format": "quantkan-rtl", "version": 1, "top": name, "verilog": f"{name}.v", "model": "model.qkan",
         "schedule": schedule, "pipeline": pipeline, "lr": learner.golden.lr, "rounding": rounding, "seed": seed,
-        "timing": {"latency": t.latency, "step": t.step, "ii": t.ii, "delays": t.delays,
+        "timing": {"latency": t.latency, "step": t.step, "settle": t.settle, "ii": t.ii, "delays": t.delays,
                    "pipeline_delays": t.pipeline_delays, "read": t.read, "write": t.write},
         "kind": model.kind,
         "widths": {"input": ty.input.width, "output": ty.output.width, "param": len(learner.p_rdata)},

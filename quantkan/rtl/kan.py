@@ -41,6 +41,7 @@ PIPELINES = ("deep", "shallow")  # a register after every carry chain and multip
 READ_LATENCY = 2  # parameter port: cycles from p_addr to its p_rdata
 READ_GROUP = 4  # parameter port: words ORed before the first read register
 EVENT_GROUP = 8  # diagnostics: events added up in one cycle before a counter's increment
+COUNTER_LAG = 3  # diagnostics: event register, group sum, increment; then the count holds it
 
 
 @dataclass
@@ -54,6 +55,12 @@ class Timing:
     read: list[int] = field(default_factory=list)  # per layer: cycle of the forward coefficient read
     write: list[int] = field(default_factory=list)  # per layer: cycle of the update write
     pipeline_delays: list[int] = field(default_factory=list)  # D per layer when a sample comes every cycle
+
+    @property
+    def settle(self) -> int:
+        """Input accepted -> every diagnostics counter includes the sample: a counter reads
+        its events :data:`COUNTER_LAG` cycles after they happen (at the latest, the last write)."""
+        return self.step + COUNTER_LAG
 
     @property
     def delays(self) -> list[int]:

@@ -2,7 +2,8 @@
 
 The same protocol as the cocotb testbench (``sim/tb_learner.py``): inputs change between
 clock edges, a sample is accepted at the edge where ``valid & ready``, and at every
-checkpoint the stream pauses until the last update has committed, then every coefficient
+checkpoint the stream pauses until the last update has committed and the counters hold it
+(``timing.settle``), then every coefficient
 is read back through the parameter port (one address per cycle, pipelined), then the
 diagnostics counters.
 """
@@ -72,7 +73,7 @@ def run(dut: Learner, drive: Drive) -> Observed:
                     break
             if s + 1 == mark:
                 ctx.set(dut.valid, 0)
-                while len(ys) < s + 1 or cycle < accepts[-1] + dut.timing.step:
+                while len(ys) < s + 1 or cycle < accepts[-1] + dut.timing.settle:
                     await tick()
                 params.append(await read_back())
                 mark = next(marks, None)
