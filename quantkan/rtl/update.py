@@ -38,7 +38,8 @@ def lfsr_lane(m: Module, bld: Builder, init: int, drop: int, step: Value, name: 
     cycle) leaps it ``drop`` steps.  The register runs one leap ahead: it holds the state the
     sample in this cycle draws from, so no XOR network sits between it and the rounding adder."""
     state = Signal(32, init=leap(int(init), drop), name=bld.name(f"lfsr_{name}"))
-    nxt = Mux(step, lfsr32_leap(state, drop), state)
+    nxt = Signal(32, name=bld.name(f"lfsr_{name}_next"))
+    m.d.comb += nxt.eq(Mux(step, lfsr32_leap(state, drop), state))
     m.d.sync += state.eq(nxt)
     return state, nxt
 
