@@ -27,6 +27,12 @@ from quantkan.rtl.kan import KANLearner
     ("learner.err_d2_TRELLIS_FF_Q", "error: y - target, cast"),
     ("learner.grad1_3_TRELLIS_FF_Q_6", "layer 1 backprop: hidden error (error x slope, sum, cast)"),
     ("learner.efan1_5_TRELLIS_FF_Q_2", "layer 1 error: copy next to its multiplier"),
+    ("learner.basis_bank0_3_TRELLIS_FF_Q_1", "layer 0 delta: basis rotated into bank order"),
+    ("learner.lfsr_bank1_2_TRELLIS_FF_Q", "layer 1 delta: LFSR bits rotated into bank order"),
+    ("learner.delta_seen0_6_TRELLIS_FF_Q_2", "layer 0 diagnostics: the delta's copy for the zero-update test"),
+    ("learner.event_l0_zero_6_TRELLIS_FF_Q", "diagnostics: counter event"),
+    ("learner.count_l0_param_sat_inc_TRELLIS_FF_Q_5", "diagnostics: counter"),
+    ("learner.p_rdata_part0_TRELLIS_FF_Q_6", "parameter port"),
     ("scan_in[20]", "harness input chain: a learner input port"),
     ("learner.$abc$123$lut", "unnamed logic"),
 ])
