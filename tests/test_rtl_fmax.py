@@ -33,6 +33,8 @@ from quantkan.rtl.kan import KANLearner
     ("learner.event_l0_zero_6_TRELLIS_FF_Q", "diagnostics: counter event"),
     ("learner.count_l0_param_sat_inc_TRELLIS_FF_Q_5", "diagnostics: counter"),
     ("learner.p_rdata_part0_TRELLIS_FF_Q_6", "parameter port"),
+    ("learner.port1_2_0_addr_TRELLIS_FF_Q_1", "layer 1 parameter port: the edge's registered copy (lane 2_0)"),
+    ("learner.port_we_TRELLIS_FF_Q", "parameter port: registered"),
     ("scan_in[20]", "harness input chain: a learner input port"),
     ("learner.$abc$123$lut", "unnamed logic"),
 ])

@@ -144,6 +144,7 @@ class Bridge(wiring.Component):
                             m.next = "reset"
             with m.State("sample"):
                 with m.If(kan.ready):  # accepted at this edge
+                    # step, not settle: the counters' last COUNTER_LAG cycles pass within the next command's frame
                     m.d.sync += [kan.valid.eq(0), kan.learn.eq(0), busy.eq(self.learner_timing.step)]
                     m.next = "result"
             with m.State("result"):
@@ -158,7 +159,7 @@ class Bridge(wiring.Component):
                 with m.If(busy == 0):
                     m.d.sync += data.eq(_extend(kan.p_rdata, bc, spec.signed_coef))
                     respond(1 + bc)
-            with m.State("write"):  # written at this edge
+            with m.State("write"):  # the port takes the write at this edge; it commits at the next
                 m.d.sync += [kan.p_sel.eq(0), kan.p_we.eq(0)]
                 respond(1)
             with m.State("reset"):  # the learner's registers reset at this edge

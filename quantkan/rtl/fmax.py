@@ -78,6 +78,8 @@ STAGES: list[tuple[str, str]] = [
     (r"coef(?P<layer>\d+)_(?P<lane>\d+_\d+)", "read-modify-write of coefficients"),
     (r"k(?P<layer>\d+)_(?P<lane>\d+)", "update address delay"),
     (r"(valid|learn)(_d\d+)?", "control"),
+    (r"port(?P<layer>\d+)_(?P<lane>\d+_\d+)", "parameter port: the edge's registered copy"),
+    (r"port", "parameter port: registered"),
     (r"p_\w+", "parameter port"),
     (r"y", "output y: last layer's adder tree, cast"),
     (r"scan_in", "harness input chain: a learner input port"),

@@ -38,7 +38,7 @@ __all__ = ["Learner", "KANLearner", "Timing", "SCHEDULES", "PIPELINES", "READ_LA
 
 SCHEDULES = ("pipelined", "sequential")
 PIPELINES = ("deep", "shallow")  # a register after every carry chain and multiplier, or fewer cycles
-READ_LATENCY = 2  # parameter port: cycles from p_addr to its p_rdata
+READ_LATENCY = 3  # parameter port: cycles from p_addr to its p_rdata (port register, memory, OR)
 READ_GROUP = 4  # parameter port: words ORed before the first read register
 EVENT_GROUP = 8  # diagnostics: events added up in one cycle before a counter's increment
 COUNTER_LAG = 3  # diagnostics: event register, group sum, increment; then the count holds it
@@ -72,14 +72,27 @@ class Timing:
                 f"{self.step} cycles (input to updated coefficients), II {self.ii}, D per layer {self.delays}")
 
 
+@dataclass(frozen=True)
+class PortStage:
+    """The parameter port one cycle after its pins, in registers: what memories, parameter
+    registers and counters act on, so a read or write commits one edge later than it is asked."""
+
+    sel: Value  # p_sel
+    hit: Value  # p_sel at the consumer's own addresses
+    addr: Value  # p_addr, or the low fields the consumer decodes
+    we: Value
+    wdata: Value
+
+
 class Learner(wiring.Component):
     """The stream learner both model kinds share: ports, schedules, the error and timing.
 
     Ports: ``x``, ``target``, ``learn``, ``valid`` / ``ready`` (a sample is accepted
     when both are high); ``y`` / ``y_valid``; ``p_sel``, ``p_addr``, ``p_we``,
-    ``p_wdata``, ``p_rdata`` (raw parameter access, only while no sample is in flight; a
-    read's data is on ``p_rdata`` :data:`READ_LATENCY` cycles after its ``p_addr``, and
-    reads pipeline: one address per cycle).  Use :meth:`param_address` to form ``p_addr``.
+    ``p_wdata``, ``p_rdata`` (raw parameter access, only while no sample is in flight; the
+    port is registered, so a write commits at the second edge that sees it, a read's data is
+    on ``p_rdata`` :data:`READ_LATENCY` cycles after its ``p_addr``, and reads pipeline: one
+    address per cycle).  Use :meth:`param_address` to form ``p_addr``.
     A subclass sets ``_fields`` (the ``p_addr`` bit fields) and builds each layer's
     forward and backward pass (``_forward``, ``_backward``); everything else is here.
 
@@ -133,11 +146,13 @@ class Learner(wiring.Component):
         """The ``p_addr`` bit fields, lowest first: (name, width)."""
         return list(self._fields)
 
-    def _field(self, name: str):
+    def _field(self, name: str, addr: Value | None = None):
+        """Field ``name`` of ``addr`` (``p_addr``, or a registered copy of its low fields)."""
+        addr = self.p_addr if addr is None else addr
         shift = 0
         for n, w in self._fields:
             if n == name:
-                return self.p_addr[shift:shift + w]
+                return addr[shift:shift + w]
             shift += w
         raise KeyError(name)
 
@@ -146,6 +161,18 @@ class Learner(wiring.Component):
         m = Module()
         self._build(m, Timing(self.schedule))
         return m
+
+    def _port_stage(self, bld: Builder, name: str, hit: Value | None = None, addr: Value | None = None,
+                    keep: bool = False) -> PortStage:
+        """The parameter port registered for one consumer (``hit``: its address decode, else
+        ``p_sel``; ``addr``: the address bits it reads, else all).  ``keep`` gives the consumer
+        copies of its own: a KAN edge's memories then need no port net across the die in series
+        with their read."""
+        sel = bld.reg(self.p_sel, f"{name}_sel", control=True, keep=keep)
+        return PortStage(sel=sel, hit=sel if hit is None else bld.reg(hit, f"{name}_hit", control=True, keep=keep),
+                         addr=bld.reg(self.p_addr if addr is None else addr, f"{name}_addr", keep=keep),
+                         we=bld.reg(self.p_we, f"{name}_we", control=True, keep=keep),
+                         wdata=bld.reg(self.p_wdata, f"{name}_wdata", keep=keep))
 
     def _params_selected(self) -> Value:
         """``p_sel`` at a parameter's address (not a counter's)."""
@@ -173,9 +200,10 @@ class Learner(wiring.Component):
         """The counters: each adds the registered count of its events per cycle, saturating at
         2**COUNTER_BITS - 1; read through the parameter port, cleared by a write to the counter space."""
         top = (1 << COUNTER_BITS) - 1
-        in_space = self.p_sel & self._field("diag")
-        clear = in_space & self.p_we
-        low = self.p_addr[:len(self.p_addr) - 1]
+        port = self._port
+        in_space = port.sel & self._field("diag", port.addr)
+        clear = in_space & port.we
+        low = port.addr[:len(self.p_addr) - 1]
         cm = self.counters
         for c, name in enumerate(cm.names):
             count = Signal(COUNTER_BITS, name=f"count_{name.replace('.', '_')}")
@@ -215,6 +243,7 @@ class Learner(wiring.Component):
         valid0 = bld.reg(accept, "valid_in", control=True)
         learn0 = bld.reg(accept & self.learn, "learn_in", control=True)
         self._valid0, self._learn0 = valid0, learn0
+        self._port = self._port_stage(bld, "port")
 
         p_rdata = []
         h, ctxs = x, []
@@ -252,9 +281,10 @@ class Learner(wiring.Component):
         self._read_mux(m, p_rdata)
 
     def _read_mux(self, m: Module, sources: list[tuple[Value, Value]]) -> None:
-        """``p_rdata``, :data:`READ_LATENCY` cycles after ``p_addr``.  The selects are one-hot, so the
-        mux is an OR of gated words; its first level (address decode, memory read, a few words) ends
-        in a register, so neither the memory read nor the wide OR sets the clock."""
+        """``p_rdata``, :data:`READ_LATENCY` cycles after ``p_addr``: ``sources`` are (select, word)
+        of the registered port.  The selects are one-hot, so the mux is an OR of gated words; its
+        first level (memory read, a few words) ends in a register, so neither the memory read nor
+        the wide OR sets the clock."""
         parts = []
         for g in range(0, len(sources), READ_GROUP):
             part = Signal(self.p_rdata.shape(), name=f"p_rdata_part{g // READ_GROUP}", reset_less=True)
@@ -302,7 +332,8 @@ class KANLearner(Learner):
         model, ty = self.model, self.model.types
         S = model.order
         need_grad = l > 0
-        ks, basis, deriv, banks = [], [], [], {}
+        ks, basis, deriv, banks, ports = [], [], [], {}, {}
+        in_bank = sum(w for _, w in self._fields[:2])  # the low fields, b and a: the address inside an edge
         read = None
         for i in range(layer.n_in):
             k, row, t = locate(m, bld, layer.map, h[i], f"{l}_{i}")
@@ -323,10 +354,12 @@ class KANLearner(Learner):
                 m.d.comb += bank.rd_k.eq(ks[i])
                 mine = ((self._field("layer") == l) & (self._field("j") == j) & (self._field("i") == i)
                         & self._params_selected())
-                m.d.comb += [bank.p_sel.eq(mine), bank.p_bank.eq(self._field("b")),
-                             bank.p_addr.eq(self._field("a")), bank.p_we.eq(self.p_we),
-                             bank.p_wdata.eq(self.p_wdata)]
-                p_rdata.append((mine, bank.p_rdata))
+                port = ports[j, i] = self._port_stage(bld, f"port{l}_{j}_{i}", mine, self.p_addr[:in_bank],
+                                                      keep=True)
+                m.d.comb += [bank.p_sel.eq(port.hit), bank.p_bank.eq(self._field("b", port.addr)),
+                             bank.p_addr.eq(self._field("a", port.addr)), bank.p_we.eq(port.we),
+                             bank.p_wdata.eq(port.wdata)]
+                p_rdata.append((port.hit, bank.p_rdata))
                 window = [Timed(bank.rd_window[mm], ty.coef, read + 1) for mm in range(S + 1)]
                 terms[j] += [bld.product(window[mm], basis[i][mm], f"cb{l}") for mm in range(S + 1)]
                 if need_grad:
@@ -341,7 +374,7 @@ class KANLearner(Learner):
             else:
                 outs.append(bld.tree(terms[j], out_t, f"h{l}", flags=flags))
             self._count(bld, f"l{l}.out_sat", [self._any(bld, flags)], self._valid0)
-        return outs, {"k": ks, "basis": basis, "slopes": slopes, "banks": banks, "read": read}
+        return outs, {"k": ks, "basis": basis, "slopes": slopes, "banks": banks, "ports": ports, "read": read}
 
     def _backward(self, m: Module, bld: Builder, l: int, layer: KANLayerFixed, err: list[Timed], ctx, learn0):
         """Deltas and RMW updates of layer l; the error for layer l-1 (None for the first)."""
@@ -402,7 +435,7 @@ class KANLearner(Learner):
             if not lanes_per_bank:
                 deltas = bank_order(k_w, deltas, S)
             m.d.comb += [bank.wr_delta[b].eq(deltas[b]) for b in range(bank.n_banks)]
-            m.d.comb += bank.wr_en.eq(learn_w & ~self.p_sel)
+            m.d.comb += bank.wr_en.eq(learn_w & ~ctx["ports"][j, i].sel)
             self._count_gated(bld, f"l{l}.param_sat", [bank.wr_sat[b] for b in range(bank.n_banks)])
         W += bank.write_latency  # the cycle whose edge commits the write
         if l == 0:

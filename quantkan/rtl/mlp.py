@@ -78,7 +78,7 @@ class MLPLearner(Learner):
         t = self.model.parameter_types()[p]
         reg = Signal(fixed_shape(t), init=int(value), name=name, reset_less=True)
         sel = Signal(name=f"{name}_sel")
-        m.d.comb += sel.eq(self.p_sel & (self.p_addr == self.param_address(p, *index)))
+        m.d.comb += sel.eq(self._port.sel & (self._port.addr == self.param_address(p, *index)))
         p_rdata.append((sel, reg))
         return reg, sel
 
@@ -133,11 +133,12 @@ class MLPLearner(Learner):
             src = scaled(bld, g, lr, f"g{name}")
             d = delta(m, bld, src, up.update_t, up.rounding == "stochastic", lane, learn_d, f"delta{name}")
             self._count_delta(bld, l, src, d, 1)
-            self._count_gated(bld, f"l{l}.param_sat", [learn_w & ~self.p_sel & applied_overflow(reg, param_t, d,
-                                                                                              up.update_t)])
-            with m.If(self.p_sel):
-                with m.If(sel & self.p_we):
-                    m.d.sync += reg.eq(fit(self.p_wdata, param_t.width))
+            port = self._port
+            self._count_gated(bld, f"l{l}.param_sat", [learn_w & ~port.sel & applied_overflow(reg, param_t, d,
+                                                                                             up.update_t)])
+            with m.If(port.sel):
+                with m.If(sel & port.we):
+                    m.d.sync += reg.eq(fit(port.wdata, param_t.width))
             with m.Elif(learn_w):
                 m.d.sync += reg.eq(applied(reg, param_t, d, up.update_t))
 

@@ -48,24 +48,23 @@ class Builder:
         self._names[base] = n + 1
         return f"{base}_{n}" if n else base
 
-    def reg(self, value: Value, name: str, shape=None, control: bool = False) -> Signal:
+    def reg(self, value: Value, name: str, shape=None, control: bool = False, keep: bool = False) -> Signal:
         """One pipeline register.  Only ``control`` registers (valid, learn) are reset: datapath
-        registers without a reset map to shift-register LUTs (SRL) and cost no reset routing."""
+        registers without a reset map to shift-register LUTs (SRL) and cost no reset routing.
+        A ``keep`` register is one consumer's own copy: synthesis would merge equal registers back
+        into one, and the ``keep`` stops yosys (:data:`quantkan.boards.lattice.KEEP_REGISTERS`) and Vivado."""
         r = Signal(shape if shape is not None else Value.cast(value).shape(), name=self.name(name),
-                   reset_less=not control)
+                   reset_less=not control, attrs={"keep": 1} if keep else {})
         self.m.d.sync += r.eq(value)
         return r
 
     def copy(self, x: Timed, name: str) -> Timed:
-        """``x`` one cycle later in a register of its own, marked ``keep`` (one per consumer).
+        """``x`` one cycle later in a ``keep`` register of its own (one per consumer).
 
         A value that feeds multipliers all over the die (the error, the hidden error) gets a
         cycle of pure routing to a copy next to each, instead of one long net in series with
-        every multiplier.  Synthesis would merge equal registers back into one: the ``keep`` on
-        the flip-flop stops yosys (:data:`quantkan.boards.lattice.KEEP_REGISTERS`) and Vivado."""
-        r = Signal(fixed_shape(x.type), name=self.name(name), reset_less=True, attrs={"keep": 1})
-        self.m.d.sync += r.eq(x.value)
-        return Timed(r, x.type, x.t + 1)
+        every multiplier."""
+        return Timed(self.reg(x.value, name, fixed_shape(x.type), keep=True), x.type, x.t + 1)
 
     def delay(self, value: Value, cycles: int, name: str, control: bool = False) -> Value:
         """``value`` seen ``cycles`` later (a shift register; shared when asked twice)."""
