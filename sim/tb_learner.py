@@ -5,9 +5,10 @@ export (``quantkan_rtl.json`` with widths, timing and parameter address fields) 
 ``drive.npz`` (:class:`quantkan.rtl.verify.Drive`).  Samples go in with ``valid`` low for
 ``gaps[n]`` cycles before sample n; every ``y`` is recorded with its clock edge; at each
 checkpoint the stream pauses until the last update has committed and the counters hold it
-(``timing.settle``), and every parameter
-is read back through the parameter port, then the diagnostics counters.  ``observed.npz`` goes back to the caller, whose
-scoreboard (:func:`quantkan.rtl.verify.score`) replays the golden model.
+(``timing.settle``), and every parameter is read back through the parameter port
+(:func:`quantkan.rtl.verify.read_words`), then the diagnostics counters.  ``observed.npz``
+goes back to the caller, whose scoreboard (:func:`quantkan.rtl.verify.score`) replays the
+golden model.
 
 Inputs change on the falling edge (cocotb 2 refuses writes in the read-only phase); the
 rising edge samples them.  Edge n is the n-th rising edge after reset, as in
@@ -29,7 +30,7 @@ from cocotb.triggers import ClockCycles, FallingEdge
 from quantkan.diagnostics import CounterMap
 from quantkan.fixed import FixedType, pack, unpack
 from quantkan.rtl.export import param_address
-from quantkan.rtl.verify import Drive, Observed, read_cycles
+from quantkan.rtl.verify import Drive, Observed, read_words
 
 
 @cocotb.test()
@@ -57,14 +58,9 @@ async def stream_and_read_back(dut):
     async def read_back() -> list[np.ndarray]:
         params = [(p, idx) for p, shape in enumerate(shapes) for idx in np.ndindex(shape)]
         addresses = [param_address(meta, p, *idx) for p, idx in params] + list(counter_map.addresses())
-        words = [0] * len(addresses)
         dut.p_sel.value = 1
-        for present, done in read_cycles(len(addresses), meta["read_latency"]):
-            if present is not None:
-                dut.p_addr.value = addresses[present]
-            await tick()
-            if done is not None:
-                words[done] = int(dut.p_rdata.value)
+        words = await read_words(addresses, meta["read_latency"], lambda a: setattr(dut.p_addr, "value", a), tick,
+                                 lambda: int(dut.p_rdata.value))
         got = [np.zeros(s, np.int64) for s in shapes]
         for (p, idx), word in zip(params, words):
             got[p][idx] = unpack(word, t_params[p], 1)[0]

@@ -13,7 +13,7 @@ import pytest
 from quantkan.models import KAN
 from quantkan.rtl import simulate, update, verify
 from quantkan.rtl.kan import READ_LATENCY, KANLearner, timing_of
-from quantkan.rtl.verify import read_cycles
+from quantkan.rtl.verify import read_cycles, read_words
 import random_configs
 from unusual_models import UNUSUAL
 
@@ -230,15 +230,9 @@ def test_counters_are_above_the_parameters_and_a_write_clears_them():
 
     async def bench(ctx):
         async def read() -> list[int]:
-            addresses = list(cm.addresses())
-            words = [0] * len(addresses)
             ctx.set(dut.p_sel, 1)
-            for present, done in read_cycles(len(addresses), READ_LATENCY):
-                if present is not None:
-                    ctx.set(dut.p_addr, addresses[present])
-                await ctx.tick()
-                if done is not None:
-                    words[done] = ctx.get(dut.p_rdata)
+            words = await read_words(list(cm.addresses()), READ_LATENCY, lambda a: ctx.set(dut.p_addr, a), ctx.tick,
+                                     lambda: ctx.get(dut.p_rdata))
             ctx.set(dut.p_sel, 0)
             await ctx.tick()
             return cm.values(words)

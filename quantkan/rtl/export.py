@@ -4,11 +4,12 @@ The module has plain ports (Amaranth flattens the stream payloads): ``clk``, ``r
 ``x`` (n_in packed input words, input 0 in the low bits), ``target``, ``learn``,
 ``valid``, ``ready``, ``y``, ``y_valid`` and the parameter port ``p_sel``,
 ``p_addr``, ``p_we``, ``p_wdata``, ``p_rdata``.  ``quantkan_rtl.json`` records the
-timing (latency, II, D per layer), the parameter port's ``read_latency``, widths, the parameter arrays (``model.parameters()``: shape
-and type of each), the parameter address fields and the diagnostics counters' address map
-(``counters``: :class:`quantkan.diagnostics.CounterMap`, the counter space above the parameters);
-``model.qkan`` is the model the RTL starts from, so a testbench rebuilds the golden
-learner from the same file.
+timing (latency, step, settle, II, D per layer), the parameter port's ``read_latency``,
+widths, the parameter arrays (``model.parameters()``: shape and type of each), the parameter
+address fields and the diagnostics counters' address map (``counters``:
+:class:`quantkan.diagnostics.CounterMap`, the counter space above the parameters);
+``model.qkan`` is the model the RTL starts from, so a testbench rebuilds the golden learner
+from the same file.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
-"""Drive a learner (KAN or MLP) in Amaranth's own simulator: no Verilog, fast enough for small configurations.
+"""Drive a learner (KAN or MLP) in Amaranth's own simulator: no Verilog, fast enough for
+small configurations.
 
 The same protocol as the cocotb testbench (``sim/tb_learner.py``): inputs change between
 clock edges, a sample is accepted at the edge where ``valid & ready``, and at every
 checkpoint the stream pauses until the last update has committed and the counters hold it
-(``timing.settle``), then every coefficient
-is read back through the parameter port (one address per cycle, pipelined), then the
-diagnostics counters.
+(``timing.settle``), then every coefficient is read back through the parameter port (one
+address per cycle, pipelined, :func:`quantkan.rtl.verify.read_words`), then the diagnostics
+counters.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from quantkan.rtl.kan import READ_LATENCY, Learner
-from quantkan.rtl.verify import Drive, Observed, read_cycles
+from quantkan.rtl.verify import Drive, Observed, read_words
 
 __all__ = ["run"]
 
@@ -37,14 +38,9 @@ def run(dut: Learner, drive: Drive) -> Observed:
         async def read_back() -> list[np.ndarray]:
             params = [(l, idx) for l, shape in enumerate(coef_shapes) for idx in np.ndindex(shape)]
             addresses = [dut.param_address(l, *idx) for l, idx in params] + list(dut.counters.addresses())
-            words = [0] * len(addresses)
             ctx.set(dut.p_sel, 1)
-            for present, done in read_cycles(len(addresses), READ_LATENCY):
-                if present is not None:
-                    ctx.set(dut.p_addr, addresses[present])
-                await tick()
-                if done is not None:
-                    words[done] = ctx.get(dut.p_rdata)
+            words = await read_words(addresses, READ_LATENCY, lambda a: ctx.set(dut.p_addr, a), tick,
+                                     lambda: ctx.get(dut.p_rdata))
             got = [np.zeros(s, np.int64) for s in coef_shapes]
             for (l, idx), word in zip(params, words):
                 got[l][idx] = word

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +20,8 @@ import numpy as np
 from quantkan.golden import LearningRates, OnlineLearner
 from quantkan.models import KAN, Model
 
-__all__ = ["Drive", "Observed", "Score", "StreamFeatures", "random_drive", "task_drive", "score", "read_cycles"]
+__all__ = ["Drive", "Observed", "Score", "StreamFeatures", "random_drive", "task_drive", "score", "read_cycles",
+           "read_words"]
 
 
 def read_cycles(n: int, latency: int) -> Iterator[tuple[int | None, int | None]]:
@@ -29,6 +30,21 @@ def read_cycles(n: int, latency: int) -> Iterator[tuple[int | None, int | None]]
     ``p_rdata`` after it), ``None`` where there is none.  Every testbench reads back this way."""
     for cycle in range(n + latency - 1):
         yield (cycle if cycle < n else None), (cycle - latency + 1 if cycle >= latency - 1 else None)
+
+
+async def read_words(addresses: list[int], latency: int, present: Callable[[int], None],
+                     tick: Callable[[], Awaitable[None]], sample: Callable[[], int]) -> list[int]:
+    """The words at ``addresses``, read as :func:`read_cycles` schedules (``p_sel`` held by the
+    caller) through one simulator's calls: ``present(address)`` before an edge, ``tick()`` to
+    pass it, ``sample()`` for ``p_rdata`` after it.  amaranth.sim and cocotb read alike."""
+    words = [0] * len(addresses)
+    for now, done in read_cycles(len(addresses), latency):
+        if now is not None:
+            present(addresses[now])
+        await tick()
+        if done is not None:
+            words[done] = sample()
+    return words
 
 
 @dataclass
