@@ -123,7 +123,12 @@ class Simulation:
         # from another venv (deleted since, or another cocotb) must not be reused.
         import cocotb
 
-        environment = f"{tools}|{Path(cocotb.__file__).resolve().parent}|{sys.prefix}".encode()
+        # Icarus: yosys writes Verilog-2005, whose `always @*` blocks it triggers at time 0 with a
+        # register initialized to 0; under the SystemVerilog rules cocotb's -g2012 selects, an
+        # initializer is no event, and a block that reads only initialized registers (an MLP
+        # weight's next value, behind the registered parameter port) stays X until they change
+        self.build_args = ["-Wno-fatal", "-Wno-WIDTH", "-O3"] if simulator == "verilator" else ["-g2005"]
+        environment = f"{tools}|{Path(cocotb.__file__).resolve().parent}|{sys.prefix}|{self.build_args}".encode()
         digest = hashlib.sha256(b"".join(p.read_bytes() for p in self.sources) + environment
                                 + (b"waves" if waves else b"")).hexdigest()[:16]  # a traced build differs
         self.build_dir = cache_dir() / "cosim" / f"{simulator}-{top}-{digest}"
@@ -150,10 +155,9 @@ class Simulation:
             return
         self.build_dir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        args = ["-Wno-fatal", "-Wno-WIDTH", "-O3"] if self.simulator == "verilator" else []
         try:
             runner.build(sources=self.sources, hdl_toplevel=self.top, build_dir=self.build_dir,
-                         build_args=args, timescale=("1ns", "1ps"), waves=self.waves,
+                         build_args=self.build_args, timescale=("1ns", "1ps"), waves=self.waves,
                          log_file=self.build_dir / "build.log")
         except (RuntimeError, SystemExit) as err:
             raise ToolError(f"{self.simulator} build failed ({err}); see {self.build_dir / 'build.log'}") from None
