@@ -210,6 +210,47 @@ def test_parameter_reads_pipeline_at_the_read_latency():
     assert at[READ_LATENCY - 1] != want and at[READ_LATENCY + 1] != want
 
 
+@pytest.mark.parametrize("kind", ["kan", "mlp"])
+def test_parameter_writes_commit_before_a_read_in_the_next_cycle(kind):
+    """The registered port: every parameter written, one per cycle, then read back from the
+    very next cycle on, last written first; each read returns what was written (the first
+    would see the old value if a write committed later than the read that follows it)."""
+    from amaranth.sim import Simulator
+
+    from quantkan.models import MLP
+    from quantkan.rtl.mlp import MLPLearner
+    if kind == "kan":
+        model = KAN([2, 2, 1], grid=(-1.0, 1.0, 4), order=2, bits=10, seed=2)
+        dut = KANLearner(model, schedule="pipelined")
+    else:
+        model = MLP([2, 3, 1], bits=10, seed=2)
+        dut = MLPLearner(model, schedule="pipelined")
+    rng = np.random.default_rng(5)
+    index = [(p, idx) for p, a in enumerate(model.parameters()) for idx in np.ndindex(a.shape)]
+    types = model.parameter_types()
+    new = [int(rng.integers(types[p].min_raw, types[p].max_raw + 1)) for p, _ in index]
+    old = [int(model.parameters()[p][idx]) for p, idx in index]
+    assert new != old
+    addresses = [dut.param_address(p, *idx) for p, idx in index]
+    got = []
+
+    async def bench(ctx):
+        ctx.set(dut.p_sel, 1)
+        ctx.set(dut.p_we, 1)
+        for a, v in zip(addresses, new):
+            ctx.set(dut.p_addr, a), ctx.set(dut.p_wdata, v)
+            await ctx.tick()
+        ctx.set(dut.p_we, 0)
+        got.extend(await read_words(addresses[::-1], READ_LATENCY, lambda a: ctx.set(dut.p_addr, a), ctx.tick,
+                                    lambda: ctx.get(dut.p_rdata)))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == new[::-1]
+
+
 def test_counters_are_above_the_parameters_and_a_write_clears_them():
     """The counter space: the top p_addr bit; a write there zeroes every counter, as the golden
     learner's clear_counters does, and counting goes on from there."""
