@@ -103,6 +103,15 @@ def job_folder(job_dir: str | Path | None = None) -> Path:
     return job
 
 
+ICARUS_TRACE_TOP = "quantkan_icarus_trace"
+
+
+def icarus_trace_module(top: str, path: Path) -> str:
+    """A Verilog-2005 module that traces ``top`` into ``path`` (FST: vvp runs with ``-fst``)."""
+    return (f"module {ICARUS_TRACE_TOP}();\ninitial begin\n    $dumpfile(\"{path}\");\n"
+            f"    $dumpvars(0, {top});\nend\nendmodule\n")
+
+
 class Simulation:
     """Any Verilog design under one simulator with a cocotb testbench module from ``sim/``.
 
@@ -126,8 +135,12 @@ class Simulation:
         # Icarus: yosys writes Verilog-2005, whose `always @*` blocks it triggers at time 0 with a
         # register initialized to 0; under the SystemVerilog rules cocotb's -g2012 selects, an
         # initializer is no event, and a block that reads only initialized registers (an MLP
-        # weight's next value, behind the registered parameter port) stays X until they change
+        # weight's next value, behind the registered parameter port) stays X until they change.
+        # cocotb's trace module is SystemVerilog, so a traced Icarus build brings its own.
         self.build_args = ["-Wno-fatal", "-Wno-WIDTH", "-O3"] if simulator == "verilator" else ["-g2005"]
+        self._icarus_trace = waves and simulator == "icarus"
+        if self._icarus_trace:
+            self.build_args += ["-s", ICARUS_TRACE_TOP]
         environment = f"{tools}|{Path(cocotb.__file__).resolve().parent}|{sys.prefix}|{self.build_args}".encode()
         digest = hashlib.sha256(b"".join(p.read_bytes() for p in self.sources) + environment
                                 + (b"waves" if waves else b"")).hexdigest()[:16]  # a traced build differs
@@ -156,8 +169,14 @@ class Simulation:
         self.build_dir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         try:
-            runner.build(sources=self.sources, hdl_toplevel=self.top, build_dir=self.build_dir,
-                         build_args=self.build_args, timescale=("1ns", "1ps"), waves=self.waves,
+            sources = self.sources
+            if self._icarus_trace:
+                trace = self.build_dir / f"{ICARUS_TRACE_TOP}.v"
+                trace.write_text(icarus_trace_module(self.top, self.build_dir / f"{self.top}.fst"))
+                sources = [*sources, trace]
+            runner.build(sources=sources, hdl_toplevel=self.top, build_dir=self.build_dir,
+                         build_args=self.build_args, timescale=("1ns", "1ps"),
+                         waves=self.waves and not self._icarus_trace,
                          log_file=self.build_dir / "build.log")
         except (RuntimeError, SystemExit) as err:
             raise ToolError(f"{self.simulator} build failed ({err}); see {self.build_dir / 'build.log'}") from None
