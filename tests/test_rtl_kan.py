@@ -182,11 +182,25 @@ def test_read_cycles_present_one_address_per_cycle():
     assert list(read_cycles(2, 1)) == [(0, 0), (1, 1)]
 
 
+def _run_clocked(dut, bench) -> None:
+    """``bench`` (an amaranth.sim testbench) against ``dut`` on one clock."""
+    from amaranth.sim import Simulator
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+async def _read_port(ctx, dut, addresses: list[int]) -> list[int]:
+    """The words at ``addresses`` through ``dut``'s parameter port (``p_sel`` held by the caller)."""
+    return await read_words(addresses, READ_LATENCY, lambda a: ctx.set(dut.p_addr, a), ctx.tick,
+                            lambda: ctx.get(dut.p_rdata))
+
+
 def test_parameter_reads_pipeline_at_the_read_latency():
     """Back-to-back reads, one address per cycle: each word is on p_rdata exactly READ_LATENCY
     cycles after its address, neither earlier nor later."""
-    from amaranth.sim import Simulator
-
     model = KAN([2, 3, 1], grid=(-1.0, 1.0, 5), order=3, bits=12, seed=4)
     dut = KANLearner(model, schedule="pipelined", lr=2.0 ** -3)
     index = [(l, j, i, c) for l, a in enumerate(model.coefficients) for j, i, c in np.ndindex(a.shape)]
@@ -201,10 +215,7 @@ def test_parameter_reads_pipeline_at_the_read_latency():
             await ctx.tick()
             seen.append(ctx.get(dut.p_rdata))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    _run_clocked(dut, bench)
     at = {lat: seen[lat - 1:lat - 1 + len(want)] for lat in (READ_LATENCY - 1, READ_LATENCY, READ_LATENCY + 1)}
     assert at[READ_LATENCY] == want
     assert at[READ_LATENCY - 1] != want and at[READ_LATENCY + 1] != want
@@ -215,8 +226,6 @@ def test_parameter_writes_commit_before_a_read_in_the_next_cycle(kind):
     """The registered port: every parameter written, one per cycle, then read back from the
     very next cycle on, last written first; each read returns what was written (the first
     would see the old value if a write committed later than the read that follows it)."""
-    from amaranth.sim import Simulator
-
     from quantkan.models import MLP
     from quantkan.rtl.mlp import MLPLearner
     if kind == "kan":
@@ -241,21 +250,15 @@ def test_parameter_writes_commit_before_a_read_in_the_next_cycle(kind):
             ctx.set(dut.p_addr, a), ctx.set(dut.p_wdata, v)
             await ctx.tick()
         ctx.set(dut.p_we, 0)
-        got.extend(await read_words(addresses[::-1], READ_LATENCY, lambda a: ctx.set(dut.p_addr, a), ctx.tick,
-                                    lambda: ctx.get(dut.p_rdata)))
+        got.extend(await _read_port(ctx, dut, addresses[::-1]))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    _run_clocked(dut, bench)
     assert got == new[::-1]
 
 
 def test_counters_are_above_the_parameters_and_a_write_clears_them():
     """The counter space: the top p_addr bit; a write there zeroes every counter, as the golden
     learner's clear_counters does, and counting goes on from there."""
-    from amaranth.sim import Simulator
-
     from quantkan.golden import OnlineLearner
     model = KAN([2, 2, 1], grid=(-1.0, 1.0, 4), order=2, bits=10, seed=1)
     dut = KANLearner(model, schedule="sequential", lr=2.0 ** -3)
@@ -272,8 +275,7 @@ def test_counters_are_above_the_parameters_and_a_write_clears_them():
     async def bench(ctx):
         async def read() -> list[int]:
             ctx.set(dut.p_sel, 1)
-            words = await read_words(list(cm.addresses()), READ_LATENCY, lambda a: ctx.set(dut.p_addr, a), ctx.tick,
-                                     lambda: ctx.get(dut.p_rdata))
+            words = await _read_port(ctx, dut, list(cm.addresses()))
             ctx.set(dut.p_sel, 0)
             await ctx.tick()
             return cm.values(words)
@@ -296,10 +298,7 @@ def test_counters_are_above_the_parameters_and_a_write_clears_them():
             await ctx.tick()
             ctx.set(dut.valid, 0)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    _run_clocked(dut, bench)
     want = []
     for n in range(20):
         if n == 10:
