@@ -6,6 +6,8 @@ VENV       ?= .venv
 PY         := $(VENV)/bin/python
 EXTRAS     ?= test
 STAMP      := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+# No wheel cache: a fresh machine never reuses it, and TensorFlow's would double its 1.7 GB.
+PIP        := -m pip install --quiet --no-cache-dir
 # TensorFlow/QKeras need Keras 2 and numpy < 2: they get an environment of their own.
 KERAS_VENV ?= .venv-keras
 KERAS_PY   := $(KERAS_VENV)/bin/python
@@ -20,16 +22,16 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
+	$(PY) $(PIP) --upgrade pip
+	$(PY) $(PIP) -e '.[$(EXTRAS)]'
 	touch $@
 
 $(KERAS_PY):
 	$(PYTHON) -m venv $(KERAS_VENV)
 
 $(KERAS_STAMP): pyproject.toml | $(KERAS_PY)
-	$(KERAS_PY) -m pip install --quiet --upgrade pip
-	$(KERAS_PY) -m pip install --quiet -e '.[keras,plot]' pytest
+	$(KERAS_PY) $(PIP) --upgrade pip
+	$(KERAS_PY) $(PIP) -e '.[keras,plot]' pytest
 	touch $@
 
 ## Run the test suite: the main environment, then the Keras extra's (long runs marked slow
