@@ -60,6 +60,9 @@ def test_verilator_bit_exact_on_the_default_shape(tmp_path, schedule, gaps):
     assert r.changed > 0 and r.coefficients_compared == 3 * (8 + 4) * 11
     assert r.counters_compared == 3 * (2 + 5 * 2) and r.counters_nonzero > 0  # the diagnostics counters
     assert r.ii == (1 if schedule == "pipelined" else 19)  # sequential: the deep pipeline's max(D) + 1
+    built = Cosim(tmp_path / f"{schedule}-export", "verilator").build_dir
+    assert (built / "quantkan.built").is_file()
+    assert not [*built.glob("*.gch"), *built.glob("*.o")]  # a cached build keeps its executable, not 140 MB more
 
 
 @needs_icarus
