@@ -2,13 +2,13 @@
 
 For each model (the [1, 1] and [2, 4, 1] 16-bit KANs and 12-bit variants, G = 8, S = 3; and a
 [1, 2, 1], to try a change on two layers in minutes) and
-pipeline (deep, shallow): cycles (latency, learning step), D per layer, post-route Fmax out of
+pipeline (deep, deeper, shallow): cycles (latency, learning step), D per layer, post-route Fmax out of
 context on each device (yowasp yosys + nextpnr, :mod:`quantkan.rtl.fmax`), the step in ns,
 samples/s at II = 1, LUT/FF/DSP as nextpnr counts them, the critical stage, and the golden
 learner's MSE on a drifting task at the hardware's D next to D = 0 (the clock must not be bought
 with learning).  [1, 1] and [1, 2, 1] learn ``drift`` (one input), [2, 4, 1] ``drift2d``.
 
-    .venv/bin/python benchmarks/timing.py [--devices ecp5-85f-8 ecp5-85f-6 up5k] [--pipelines deep shallow]
+    .venv/bin/python benchmarks/timing.py [--devices ecp5-85f-8 ecp5-85f-6 up5k] [--pipelines deep deeper shallow]
         [--models 11 241 11-12 241-12 121] [--seeds 1] [--out build/bench_timing]
 
 Place and route of a [2, 4, 1] takes several minutes per device on two cores.

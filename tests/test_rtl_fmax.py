@@ -35,6 +35,8 @@ from quantkan.rtl.kan import KANLearner
     ("learner.p_rdata_part0_TRELLIS_FF_Q_6", "parameter port"),
     ("learner.port1_2_0_addr_TRELLIS_FF_Q_1", "layer 1 parameter port: the edge's registered copy (lane 2_0)"),
     ("learner.port_we_TRELLIS_FF_Q", "parameter port: registered"),
+    ("learner.cb1_op_5_TRELLIS_FF_Q_3", "layer 1 multiply: an operand's register beside the DSP"),
+    ("learner.grad1_p_op_2_TRELLIS_FF_Q", "layer 1 multiply: an operand's register beside the DSP"),
     ("scan_in[20]", "harness input chain: a learner input port"),
     ("learner.$abc$123$lut", "unnamed logic"),
 ])

@@ -39,7 +39,7 @@ def kan_241():
 
 @pytest.mark.parametrize("schedule,rounding,gaps,pipeline", [
     ("pipelined", "type", False, "deep"), ("pipelined", "stochastic", True, "deep"), ("sequential", "type", False, "deep"),
-    ("pipelined", "stochastic", True, "shallow")])
+    ("pipelined", "stochastic", True, "shallow"), ("pipelined", "stochastic", True, "deeper")])
 def test_default_shape_bit_exact(schedule, rounding, gaps, pipeline):
     timing = timing_of(kan_241(), schedule, pipeline=pipeline)
     r = compare(kan_241, schedule, n=150 if schedule == "sequential" else 400, rounding=rounding, gaps=gaps,
@@ -72,6 +72,9 @@ def test_timing_of_the_default_shapes():
     assert pipe.step > shallow.step and all(d > s for d, s in zip(pipe.delays, shallow.delays))
     # deep: two adder levels per cycle, the casts alone, and a copy of the error per multiplier
     assert (pipe.latency, pipe.step, pipe.delays) == (12, 20, [18, 9])
+    # deeper: a cycle for every multiplier's own operand registers (instead of the error's copies)
+    deeper = timing_of(kan_241(), "pipelined", pipeline="deeper")
+    assert (deeper.latency, deeper.step, deeper.delays) == (14, 22, [20, 10])
     assert timing_of(KAN([1, 1]), "pipelined").step == 9  # one edge: its error feeds it without a copy
 
 
@@ -79,10 +82,11 @@ def test_timing_of_the_default_shapes():
 def test_random_configurations_bit_exact(seed):
     """A random KAN (every type's signedness drawn, inputs up to 62 bits, non-power-of-two grids)
     on a stream with learn = 0 samples, inputs off the grid and saturating targets, with gaps in
-    valid on odd seeds; sequential schedule on every third, the shallow pipeline on every fourth."""
+    valid on odd seeds; sequential schedule on every third, the shallow pipeline on every fourth
+    and the deeper one on the fourth after the second."""
     config = random_configs.random_kan(np.random.default_rng(500 + seed))
     schedule = "sequential" if seed % 3 == 2 else "pipelined"
-    pipeline = "shallow" if seed % 4 == 3 else "deep"
+    pipeline = {3: "shallow", 1: "deeper"}.get(seed % 4, "deep")
     dut = KANLearner(config.make(), schedule=schedule, lr=config.lr, rounding=config.rounding, seed=seed,
                      pipeline=pipeline)
     drive = random_configs.random_stream(config, 120 if schedule == "sequential" else 250, seed, gaps=bool(seed % 2))
@@ -118,7 +122,7 @@ def test_a_wrong_rounding_in_the_update_is_caught(monkeypatch):
 def test_bad_arguments():
     with pytest.raises(ValueError, match="schedule must be one of"):
         timing_of(kan_241(), schedule="fast")
-    with pytest.raises(ValueError, match=r"pipeline must be one of \('deep', 'shallow'\), got 'fast'"):
+    with pytest.raises(ValueError, match=r"pipeline must be one of \('deep', 'deeper', 'shallow'\), got 'fast'"):
         timing_of(kan_241(), pipeline="fast")
     from quantkan.models import MLP
     with pytest.raises(ValueError, match="needs a KAN model"):

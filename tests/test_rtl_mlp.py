@@ -40,7 +40,7 @@ def mlp_281():
     ("pipelined", "type", True, 0.1, "deep"), ("sequential", "type", False, 2.0 ** -4, "deep"),
     ("pipelined", "stochastic", True, 0.1, "shallow"), ("sequential", "type", False, 2.0 ** -4, "shallow"),
     ("pipelined", "stochastic", True, [2.0 ** -5, 0.1], "deep"),
-    ("sequential", "type", False, [0.1, 2.0 ** -3], "deep")])
+    ("sequential", "type", False, [0.1, 2.0 ** -3], "deep"), ("pipelined", "stochastic", True, 0.1, "deeper")])
 def test_default_shape_bit_exact(schedule, rounding, gaps, lr, pipeline):
     r, dut = compare(mlp_281, schedule, n=100 if schedule == "sequential" else 300, rounding=rounding, gaps=gaps,
                      lr=lr, pipeline=pipeline)

@@ -58,6 +58,7 @@ STAGES: list[tuple[str, str]] = [
     (r"t_(?P<layer>\d+)_(?P<lane>\d+)", "lookup: (x - lo) / h multiply"),
     (r"rows_(?P<layer>\d+)_(?P<lane>\d+)", "lookup: cell and table row"),
     (r"(basis|deriv)(?P<layer>\d+)_(?P<lane>\d+)", "lookup: basis/derivative ROM"),
+    (r"(cb|cdb|eb|wx|grad)(?P<layer>\d+)(_p)?_op", "multiply: an operand's register beside the DSP"),
     (r"cb(?P<layer>\d+)", "multiply: coefficient x basis"),
     (r"cdb(?P<layer>\d+)", "multiply: coefficient x derivative"),
     (r"(acc|h|slope|grad)(?P<layer>\d+)_l", "adder tree level"),

@@ -37,7 +37,8 @@ from quantkan.rtl.update import delta, lfsr_lane, random_drop, scaled
 __all__ = ["Learner", "KANLearner", "Timing", "SCHEDULES", "PIPELINES", "READ_LATENCY", "timing_of"]
 
 SCHEDULES = ("pipelined", "sequential")
-PIPELINES = ("deep", "shallow")  # a register after every carry chain and multiplier, or fewer cycles
+# a register after every carry chain and multiplier; deeper: and before every multiplier; or fewer cycles
+PIPELINES = ("deep", "deeper", "shallow")
 READ_LATENCY = 3  # parameter port: cycles from p_addr to its p_rdata (port register, memory, OR)
 READ_GROUP = 4  # parameter port: words ORed before the first read register
 EVENT_GROUP = 8  # diagnostics: events added up in one cycle before a counter's increment
@@ -230,7 +231,7 @@ class Learner(wiring.Component):
 
     def _build(self, m: Module, timing: Timing) -> None:
         ty = self.model.types
-        bld = Builder(m, deep=self.pipeline == "deep")
+        bld = Builder(m, deep=self.pipeline != "shallow", dsp_inputs=self.pipeline == "deeper")
         n_layers = len(self.layers)
         accept = Signal(name="accept")
         m.d.comb += accept.eq(self.valid & self.ready)
@@ -383,7 +384,8 @@ class KANLearner(Learner):
         # deep, when an error feeds more than one edge's S+1 multipliers (and the hidden error's):
         # each multiplier reads its own copy, a cycle of pure routing later; one register would
         # fan out across the die (the [2, 4, 1]'s clock: 7.0 of 10.5 ns routing)
-        fan = bld.deep and layer.n_in * (S + 1 + (l > 0)) > S + 1
+        # (deeper: every multiplier has its own operand registers already)
+        fan = bld.deep and not bld.dsp_inputs and layer.n_in * (S + 1 + (l > 0)) > S + 1
         E = err[0].t + fan
 
         def error(j: int) -> Timed:
@@ -391,7 +393,7 @@ class KANLearner(Learner):
 
         # the cycle the delta (and its random bits) is made: after error x basis (registered when
         # deep) and a constant learning rate's multiply
-        t_delta = E + bld.deep + (0 if up.lr.shift is not None else 1)
+        t_delta = E + bld.mul_cycles + (0 if up.lr.shift is not None else 1)
         # the delta is registered before the bank's write cycle W; a registered bank registers it itself
         W = t_delta + (0 if bld.deep else 1)
         learn_w = bld.delay(learn0, W, "learn", control=True)
@@ -457,6 +459,7 @@ class KANLearner(Learner):
     def _times(bld: Builder, a: Timed, b: Timed, t: FixedType, name: str) -> Timed:
         """a * b (both valid in one cycle) as type ``t``: registered when the pipeline is deep, else
         left combinational for the cast that follows in the same cycle."""
+        a, b = bld.operands(a, b, name)
         p = Timed(a.value * b.value, t, a.t)
         return Timed(bld.reg(p.value, name, fixed_shape(t)), t, a.t + 1) if bld.deep else p
 

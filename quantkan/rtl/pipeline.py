@@ -37,9 +37,12 @@ class Timed:
 class Builder:
     """Registers, delay lines and adder trees inside one Module, with unique names."""
 
-    def __init__(self, m: Module, deep: bool = False) -> None:
+    def __init__(self, m: Module, deep: bool = False, dsp_inputs: bool = False) -> None:
         self.m = m
         self.deep = deep  # a register between every carry chain: a faster clock for more cycles
+        # deep: each multiplier's operands in registers of their own, a cycle later, which the placer
+        # puts beside the DSP block: the route to it is then a cycle of its own
+        self.dsp_inputs = deep and dsp_inputs
         self._names: dict[str, int] = {}
         self._chains: dict[int, list[Value]] = {}
 
@@ -89,13 +92,25 @@ class Builder:
             return Timed(y, dst, x.t)
         return Timed(self.reg(y, name, fixed_shape(dst)), dst, x.t + 1)
 
-    def product(self, a: Timed, b: Timed, name: str) -> Timed:
-        """The exact product (one multiplier), registered."""
+    @property
+    def mul_cycles(self) -> int:
+        """Cycles from a multiplier's operands to its registered product (0: combinational)."""
+        return int(self.deep) + int(self.dsp_inputs)
+
+    def operands(self, a: Timed, b: Timed, name: str) -> tuple[Timed, Timed]:
+        """a and b in one cycle, for one multiplier (:attr:`dsp_inputs`: in its own registers)."""
         t = max(a.t, b.t)
         a, b = self.at(a, t, name + "_a"), self.at(b, t, name + "_b")
+        if self.dsp_inputs:
+            a, b = self.copy(a, name + "_op"), self.copy(b, name + "_op")
+        return a, b
+
+    def product(self, a: Timed, b: Timed, name: str) -> Timed:
+        """The exact product (one multiplier), registered."""
+        a, b = self.operands(a, b, name)
         rt = mul_type(a.type, b.type)
         v = a.value * b.value
-        return Timed(self.reg(v, name, fixed_shape(rt)), rt, t + 1)
+        return Timed(self.reg(v, name, fixed_shape(rt)), rt, a.t + 1)
 
     def tree(self, terms: list[Timed], dst: FixedType, name: str, flags: list[Timed] | None = None) -> Timed:
         """Sum of ``terms`` (one exact type), cast to ``dst``.  Shallow: one adder level per cycle
@@ -131,9 +146,8 @@ class Builder:
         if len(pairs) == 1 and self.deep:
             return self.cast(self.product(*pairs[0], f"{name}_p"), dst, name, flags=flags)
         if len(pairs) == 1:
-            t = max(pairs[0][0].t, pairs[0][1].t)
-            a, b = self.at(pairs[0][0], t, name + "_a"), self.at(pairs[0][1], t, name + "_b")
-            return self.cast(Timed(a.value * b.value, mul_type(a.type, b.type), t), dst, name, flags=flags)
+            a, b = self.operands(*pairs[0], name)
+            return self.cast(Timed(a.value * b.value, mul_type(a.type, b.type), a.t), dst, name, flags=flags)
         return self.tree([self.product(a, b, f"{name}_p") for a, b in pairs], dst, name, flags=flags)
 
 def _sum(a: Timed, b: Timed) -> Timed:
