@@ -13,7 +13,7 @@ KERAS_VENV ?= .venv-keras
 KERAS_PY   := $(KERAS_VENV)/bin/python
 KERAS_STAMP := $(KERAS_VENV)/.installed-keras
 
-.PHONY: venv venv-keras test test-main test-keras test-full demo sim clean
+.PHONY: venv venv-keras icarus test test-main test-keras test-full demo sim clean
 
 venv: $(STAMP)
 venv-keras: $(KERAS_STAMP)
@@ -34,12 +34,24 @@ $(KERAS_STAMP): pyproject.toml | $(KERAS_PY)
 	$(KERAS_PY) $(PIP) -e '.[keras,plot]' pytest
 	touch $@
 
+## Icarus Verilog, for the Icarus half of the cocotb tests: not on PyPI, so apt-get installs it
+## where we are root on Debian; elsewhere those tests skip, saying why.
+icarus:
+	@command -v iverilog >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Icarus Verilog (apt-get install iverilog)"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -qq iverilog >/dev/null 2>&1 \
+	      || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq iverilog >/dev/null 2>&1; } \
+	      || echo "warning: apt-get could not install iverilog: the Icarus tests will be skipped"; \
+	  else echo "note: no iverilog (apt-get install iverilog): the Icarus tests will be skipped"; fi; }
+
 ## Run the test suite: the main environment, then the Keras extra's (long runs marked slow
 ## are skipped; see test-full). What CI runs (.ci/run). Costs on 2 cores: see the README.
 test: test-main test-keras
 
 ## The main suite alone (11 min on 2 idle cores; .venv: ~25 s, 0.8 GB): no TensorFlow environment is built.
-test-main: $(STAMP)
+test-main: $(STAMP) icarus
 	$(PY) -m pytest -m "not slow" -q
 
 ## The Keras/QKeras/hls4ml tests (2.6 min; .venv-keras: ~2 min, 1.7 GB the first time).
@@ -47,7 +59,7 @@ test-keras: $(KERAS_STAMP)
 	$(KERAS_PY) -m pytest -q tests/keras
 
 ## Run every test, including the long ones.
-test-full: $(STAMP) $(KERAS_STAMP)
+test-full: $(STAMP) $(KERAS_STAMP) icarus
 	$(PY) -m pytest -q
 	$(KERAS_PY) -m pytest -q tests/keras
 
