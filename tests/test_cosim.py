@@ -34,9 +34,9 @@ def kan_241() -> KAN:
 
 
 def cosim_score(tmp_path: Path, model: KAN, simulator: str, schedule: str, n: int, gaps: bool,
-                rounding: str = "stochastic", lr: float = 2.0 ** -4) -> verify.Score:
+                rounding: str = "stochastic", lr: float = 2.0 ** -4, pipeline: str = "deep") -> verify.Score:
     export = tmp_path / f"{schedule}-export"
-    export_verilog(model, export, schedule=schedule, lr=lr, rounding=rounding, seed=3)
+    export_verilog(model, export, schedule=schedule, lr=lr, rounding=rounding, seed=3, pipeline=pipeline)
     cosim = Cosim(export, simulator)
     drive = verify.random_drive(cosim.model(), n, seed=7, gaps=gaps, checkpoints=3)
     return cosim.run(drive, tmp_path / f"{schedule}-job").score
@@ -63,6 +63,17 @@ def test_verilator_bit_exact_on_the_default_shape(tmp_path, schedule, gaps):
     built = Cosim(tmp_path / f"{schedule}-export", "verilator").build_dir
     assert (built / "quantkan.built").is_file()
     assert not [*built.glob("*.gch"), *built.glob("*.o")]  # a cached build keeps its executable, not 140 MB more
+
+
+@needs_verilator
+@pytest.mark.slow
+@pytest.mark.parametrize("schedule,gaps", [("pipelined", True), ("sequential", False)])
+def test_verilator_bit_exact_with_the_deeper_pipeline(tmp_path, schedule, gaps):
+    r = cosim_score(tmp_path, kan_241(), "verilator", schedule, n=1500 if schedule == "pipelined" else 500,
+                    gaps=gaps, pipeline="deeper")
+    assert r.ok, r
+    assert r.changed > 0 and r.coefficients_compared == 3 * (8 + 4) * 11
+    assert r.latency == 14 and r.ii == (1 if schedule == "pipelined" else 21)
 
 
 @needs_icarus
