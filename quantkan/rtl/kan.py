@@ -37,7 +37,7 @@ from quantkan.rtl.update import delta, lfsr_lane, random_drop, scaled
 __all__ = ["Learner", "KANLearner", "Timing", "SCHEDULES", "PIPELINES", "READ_LATENCY", "timing_of"]
 
 SCHEDULES = ("pipelined", "sequential")
-# a register after every carry chain and multiplier; deeper: and before every multiplier; or fewer cycles
+# a register after every carry chain and multiplier; deeper: and before each datapath x datapath one; or fewer cycles
 PIPELINES = ("deep", "deeper", "shallow")
 READ_LATENCY = 3  # parameter port: cycles from p_addr to its p_rdata (port register, memory, OR)
 READ_GROUP = 4  # parameter port: words ORed before the first read register
