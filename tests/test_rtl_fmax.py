@@ -13,6 +13,7 @@ from amaranth.back import verilog
 from quantkan.cli import main
 from quantkan.models import KAN
 from quantkan.boards.lattice import Step, run_step
+from quantkan.rtl.ecp5_dsp import pack_input_registers_file
 from quantkan.rtl.fmax import DEVICES, STAGES, TOP, OOCHarness, SeedRun, critical_path, stage_of, yosys_script
 from quantkan.rtl.kan import KANLearner
 
@@ -83,6 +84,29 @@ def test_synthesis_keeps_the_error_copies(tmp_path):
                                                                                                      "its multiplier")]
     # the output layer's error feeds 2 edges x (S+1 = 2) update multipliers and 2 hidden-error ones
     assert len(copies) == 6 * model.types.error.width
+
+
+def test_the_deeper_pipelines_multipliers_take_their_operand_registers(tmp_path):
+    """Under ``deeper`` every multiplier's operands are plain registers of their own, so the ECP5
+    flow moves all of them into the DSPs (:mod:`quantkan.rtl.ecp5_dsp`): no DSP input comes from
+    an operand's fabric copy any more (a copy yosys merged with a delay line stays, for the line)."""
+    learner = KANLearner(KAN([1, 2, 1], grid=(-1.0, 1.0, 4), order=1, lut_bits=4, bits=8), pipeline="deeper")
+    harness = OOCHarness(learner)
+    (tmp_path / f"{TOP}.v").write_text(verilog.convert(harness, name=TOP, ports=harness.ports, emit_src=False))
+    (tmp_path / "s.ys").write_text(yosys_script(f"{TOP}.v", "ecp5", "n.json"))
+    run_step(Step("YOSYS", ["-q", "-s", "s.ys"]), tmp_path, tmp_path / "yosys.out", sys.stderr)
+    before = json.loads((tmp_path / "n.json").read_text())["modules"][TOP]["cells"]
+    dsps = [n for n, c in before.items() if c["type"] == "MULT18X18D"]
+    assert pack_input_registers_file(tmp_path / "n.json", TOP) == len(dsps) > 0
+    after = json.loads((tmp_path / "n.json").read_text())["modules"][TOP]["cells"]
+    assert all(after[n]["parameters"]["REG_INPUTA_CLK"] == "CLK0" for n in dsps)
+    def from_operand_copies(cells: dict) -> int:
+        copy = "multiply: an operand's register beside the DSP"
+        q = {b for n, c in cells.items() if c["type"] == "TRELLIS_FF" and stage_of(n).endswith(copy)
+             for b in c["connections"]["Q"]}
+        return sum(cells[n]["connections"][f"{bus}{i}"][0] in q for n in dsps for bus in "AB" for i in range(18))
+
+    assert from_operand_copies(before) > 0 and from_operand_copies(after) == 0
 
 
 def test_timing_command_names_the_critical_stage(tmp_path, capsys):

@@ -23,6 +23,7 @@ from typing import TextIO
 from amaranth.back import verilog
 from amaranth.hdl import Cat, ClockDomain, ClockSignal, Elaboratable, Module, ResetSignal, Signal
 
+from quantkan.rtl import ecp5_dsp
 from quantkan.errors import ToolError
 from quantkan.models import KAN
 
@@ -262,8 +263,11 @@ def yosys_script(verilog_name: str, family: str, json_name: str) -> str:
     over = yosys_overrides(family, TOP)
     synth = f"synth_{family} {over['synth_opts']} -top {TOP}"
     stat = json_name.removesuffix(".json") + ".stat.json"
-    return "\n".join([f"read_verilog {verilog_name}", over["script_after_read"], synth, over["script_after_synth"], "autoname",
-                      f"write_json {json_name}", f"tee -q -o {stat} stat -json"]) + "\n"
+    lines = [f"read_verilog {verilog_name}", over["script_after_read"], synth, over["script_after_synth"], "autoname",
+             f"write_json {json_name}", f"tee -q -o {stat} stat -json"]
+    if family == "ecp5":  # part of the flow, so a netlist from before the packing is not taken as up to date
+        lines.append(f"# then {ecp5_dsp.WHAT}")
+    return "\n".join(lines) + "\n"
 
 
 def place_route(model: KAN, device: str, out_dir: str | Path, seeds: tuple[int, ...] = (1,),
@@ -301,6 +305,9 @@ def place_route(model: KAN, device: str, out_dir: str | Path, seeds: tuple[int, 
         done[1].write_text(script)
         seconds = _step(Step("YOSYS", ["-q", "-l", "yosys.log", "-s", f"{TOP}.ys"]), work, "yosys", out)
         print(f"      done in {seconds:.0f} s", file=out, flush=True)
+        if dev.family == "ecp5":
+            packed = ecp5_dsp.pack_input_registers_file(work / f"{TOP}.json", TOP)
+            print(f"      {ecp5_dsp.WHAT}: {packed}", file=out, flush=True)
     n_dsp = cell_counts(json.loads(done[3].read_text()), TOP).get(dev.dsp[0], 0)
     if n_dsp > dev.dsp[1]:
         raise ValueError(f"the learner needs {n_dsp} {dev.dsp[0]}, the {dev.part} has {dev.dsp[1]}: choose a "
