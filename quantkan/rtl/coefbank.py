@@ -102,6 +102,12 @@ class CoefficientBank(wiring.Component):
         })
 
     @property
+    def read_lag(self) -> int:
+        """Cycles from ``p_sel``/``p_addr`` to ``p_rdata``: registered, the read-modify-write's read
+        register serves the port as well."""
+        return 1 if self.registered else 0
+
+    @property
     def write_latency(self) -> int:
         """Cycles from ``wr_en`` (with ``wr_k``, ``wr_delta``) to the cycle whose edge commits the write."""
         return 1 if self.registered else 0
@@ -139,6 +145,10 @@ class CoefficientBank(wiring.Component):
                 m.d.sync += [cur.eq(Mux(hit, updated, rmw.data)), step_d.eq(delta), addr_d.eq(upd_addr),
                              en_d.eq(self.wr_en & active)]
                 m.d.comb += self.wr_sat[b].eq(en_d & ~self.p_sel & applied_overflow(cur, self.coef_t, step_d, self.update_t))
+                read = Signal(name=f"p_read{b}")  # no update is in flight while the port is used: cur is the word
+                m.d.sync += read.eq(mine)
+                with m.If(read):
+                    m.d.comb += self.p_rdata.eq(cur)
                 # cycle 2: subtract, saturate, write
                 m.d.comb += [
                     wr.addr.eq(Mux(self.p_sel, self.p_addr, addr_d)),
@@ -153,8 +163,8 @@ class CoefficientBank(wiring.Component):
                     self.wr_sat[b].eq(self.wr_en & active & applied_overflow(rmw.data, self.coef_t, delta,
                                                                              self.update_t)),
                 ]
-            with m.If(mine):
-                m.d.comb += self.p_rdata.eq(rmw.data)
+                with m.If(mine):
+                    m.d.comb += self.p_rdata.eq(rmw.data)
         # rotate the banks into window order before the register, so a multiplier follows it directly
         with m.Switch(self.rd_k[:s]):
             for r in range(nb):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass, field
 from functools import reduce
+from typing import NamedTuple
 
 from amaranth.hdl import Module, Mux, Shape, Signal, Value
 from amaranth.lib import wiring
@@ -34,15 +35,25 @@ from quantkan.rtl.lookup import locate, table_rom
 from quantkan.rtl.pipeline import FLAG, Builder, Timed
 from quantkan.rtl.update import delta, lfsr_lane, random_drop, scaled
 
-__all__ = ["Learner", "KANLearner", "Timing", "SCHEDULES", "PIPELINES", "READ_LATENCY", "timing_of"]
+__all__ = ["Learner", "KANLearner", "Timing", "SCHEDULES", "PIPELINES", "READ_LATENCY", "ReadSource", "timing_of"]
 
 SCHEDULES = ("pipelined", "sequential")
 # a register after every carry chain and multiplier; deeper: and before each datapath x datapath one; or fewer cycles
 PIPELINES = ("deep", "deeper", "shallow")
-READ_LATENCY = 3  # parameter port: cycles from p_addr to its p_rdata (port register, memory, OR)
+READ_LATENCY = 4  # parameter port: cycles from p_addr to its p_rdata (port register, memory read, OR, OR)
+READ_LAG = 1  # parameter port: cycles a source's word may follow the port register (a memory read's register)
 READ_GROUP = 4  # parameter port: words ORed before the first read register
 EVENT_GROUP = 8  # diagnostics: events added up in one cycle before a counter's increment
 COUNTER_LAG = 3  # diagnostics: event register, group sum, increment; then the count holds it
+
+
+class ReadSource(NamedTuple):
+    """One word on the parameter port's read mux: ``word`` where ``sel``, both ``lag`` cycles after
+    the port register (at most :data:`READ_LAG`).  The selects of all sources are one-hot."""
+
+    sel: Value
+    word: Value
+    lag: int = 0
 
 
 @dataclass
@@ -227,7 +238,7 @@ class Learner(wiring.Component):
             for w in range(cm.words):
                 sel = Signal(name=f"count_sel_{c}_{w}")
                 m.d.comb += sel.eq(in_space & (low == c * cm.words + w))
-                p_rdata.append((sel, count[w * cm.word_bits:(w + 1) * cm.word_bits]))
+                p_rdata.append(ReadSource(sel, count[w * cm.word_bits:(w + 1) * cm.word_bits]))
 
     def _build(self, m: Module, timing: Timing) -> None:
         ty = self.model.types
@@ -281,16 +292,22 @@ class Learner(wiring.Component):
                 m.d.sync += wait.eq(wait - 1)
         self._read_mux(m, p_rdata)
 
-    def _read_mux(self, m: Module, sources: list[tuple[Value, Value]]) -> None:
-        """``p_rdata``, :data:`READ_LATENCY` cycles after ``p_addr``: ``sources`` are (select, word)
-        of the registered port.  The selects are one-hot, so the mux is an OR of gated words; its
-        first level (memory read, a few words) ends in a register, so neither the memory read nor
-        the wide OR sets the clock."""
+    def _read_mux(self, m: Module, sources: list[ReadSource]) -> None:
+        """``p_rdata``, :data:`READ_LATENCY` cycles after ``p_addr``.  The selects are one-hot, so the
+        mux is an OR of gated words: a few at a time into a register, then all of those.  A memory's
+        read ends in a register of its own (lag 1) and the words of registers wait a cycle for it,
+        so neither the memory read, nor the address mux in front of it, nor the wide OR sets the clock."""
         parts = []
-        for g in range(0, len(sources), READ_GROUP):
-            part = Signal(self.p_rdata.shape(), name=f"p_rdata_part{g // READ_GROUP}", reset_less=True)
-            m.d.sync += part.eq(reduce(operator.or_, [Mux(sel, data, 0) for sel, data in sources[g:g + READ_GROUP]]))
-            parts.append(part)
+        for lag in sorted({s.lag for s in sources}):
+            same = [s for s in sources if s.lag == lag]
+            for g in range(0, len(same), READ_GROUP):
+                part = Signal(self.p_rdata.shape(), name=f"p_rdata_part{len(parts)}", reset_less=True)
+                m.d.sync += part.eq(reduce(operator.or_, [Mux(s.sel, s.word, 0) for s in same[g:g + READ_GROUP]]))
+                for d in range(1, READ_LAG - lag + 1):
+                    later = Signal.like(part, name=f"{part.name}_d{d}")
+                    m.d.sync += later.eq(part)
+                    part = later
+                parts.append(part)
         m.d.sync += self.p_rdata.eq(reduce(operator.or_, parts))
 
     def _count_delta(self, bld: Builder, l: int, src: Timed, d: Value, later: int) -> None:
@@ -360,7 +377,8 @@ class KANLearner(Learner):
                 m.d.comb += [bank.p_sel.eq(port.hit), bank.p_bank.eq(self._field("b", port.addr)),
                              bank.p_addr.eq(self._field("a", port.addr)), bank.p_we.eq(port.we),
                              bank.p_wdata.eq(port.wdata)]
-                p_rdata.append((port.hit, bank.p_rdata))
+                hit = bld.delay(port.hit, bank.read_lag, f"port{l}_{j}_{i}_read", control=True)
+                p_rdata.append(ReadSource(hit, bank.p_rdata, bank.read_lag))
                 window = [Timed(bank.rd_window[mm], ty.coef, read + 1) for mm in range(S + 1)]
                 terms[j] += [bld.product(window[mm], basis[i][mm], f"cb{l}") for mm in range(S + 1)]
                 if need_grad:

@@ -24,7 +24,7 @@ from quantkan.golden import DenseLayerFixed, LearningRates
 from quantkan.models import MLP
 from quantkan.rtl.arith import fit, fixed_shape
 from quantkan.rtl.coefbank import pack_fields
-from quantkan.rtl.kan import Learner
+from quantkan.rtl.kan import Learner, ReadSource
 from quantkan.rtl.pipeline import Builder, Timed
 from quantkan.rtl.update import applied, applied_overflow, delta, scaled
 
@@ -79,7 +79,7 @@ class MLPLearner(Learner):
         reg = Signal(fixed_shape(t), init=int(value), name=name, reset_less=True)
         sel = Signal(name=f"{name}_sel")
         m.d.comb += sel.eq(self._port.sel & (self._port.addr == self.param_address(p, *index)))
-        p_rdata.append((sel, reg))
+        p_rdata.append(ReadSource(sel, reg))
         return reg, sel
 
     def _forward(self, m: Module, bld: Builder, l: int, layer: DenseLayerFixed, h: list[Timed], p_rdata: list):
