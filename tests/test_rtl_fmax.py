@@ -23,6 +23,8 @@ from quantkan.rtl.kan import KANLearner
     ("learner.h1_TRELLIS_FF_Q", "layer 1 adder tree: cast (with the last level when shallow)"),
     ("learner.cb1_12_TRELLIS_FF_Q_3", "layer 1 multiply: coefficient x basis"),
     ("learner.coef0_3_1.bank2_RAMW", "layer 0 read-modify-write of coefficients (lane 3_1)"),
+    ("learner.coef0_0_1.rd_window_TRELLIS_FF_Q_45", "layer 0 coefficient window register (lane 0_1)"),
+    ("learner.coef1_0_2.rmw_cur3_TRELLIS_FF_Q", "layer 1 read-modify-write of coefficients (lane 0_2)"),
     ("learner.delta1_7", "layer 1 delta: error x basis, cast"),
     ("learner.rows_0_1", "layer 0 lookup: cell and table row (lane 1)"),
     ("learner.err_d2_TRELLIS_FF_Q", "error: y - target, cast"),

