@@ -14,7 +14,8 @@ from quantkan.rtl.kan import PIPELINES, SCHEDULES
 __all__ = ["add_commands", "load_model"]
 
 PIPELINE_HELP = ("deep: a register after every carry chain, multiplier and block RAM (the faster clock); "
-                 "deeper: and the operands of each multiply of two datapath values in registers of their own; "
+                 "deeper: and the operands of each multiply of two datapath values in registers of their own "
+                 "(on the ECP5, the DSP's input registers); "
                  "shallow: fewer cycles")
 BACKENDS = ("rtl", "hls")
 
