@@ -5,6 +5,7 @@ Hand-made netlists in yosys's JSON form: which registers a DSP may take and whic
 from __future__ import annotations
 
 import copy
+import io
 import json
 
 import pytest
@@ -99,5 +100,7 @@ def test_an_operand_from_logic_leaves_the_multiplier_combinational():
 def test_the_file_form_rewrites_the_netlist(tmp_path):
     path = tmp_path / "n.json"
     path.write_text(json.dumps(two_bit_multiplier()))
-    assert pack_input_registers_file(path, TOP) == 1
+    log = io.StringIO()
+    assert pack_input_registers_file(path, TOP, log) == 1
+    assert log.getvalue().strip() == "multipliers given their operand registers (MULT18X18D input registers): 1"
     assert json.loads(path.read_text())["modules"][TOP]["cells"]["mul"]["parameters"]["REG_INPUTA_CLK"] == "CLK0"

@@ -72,16 +72,20 @@ def test_harness_registers_every_port_behind_scan_chains():
     assert all(p in head for p in ("clk", "rst", "si", "cap", "so")) and "p_wdata" not in head
 
 
+def synthesized(folder: Path, learner: KANLearner) -> Path:
+    """The ECP5 netlist (yosys JSON) of ``learner`` in the timing harness, as the timing flow synthesizes it."""
+    harness = OOCHarness(learner)
+    (folder / f"{TOP}.v").write_text(verilog.convert(harness, name=TOP, ports=harness.ports, emit_src=False))
+    (folder / "s.ys").write_text(yosys_script(f"{TOP}.v", "ecp5", "n.json"))
+    run_step(Step("YOSYS", ["-q", "-s", "s.ys"]), folder, folder / "yosys.out", sys.stderr)
+    return folder / "n.json"
+
+
 def test_synthesis_keeps_the_error_copies(tmp_path):
     """One flip-flop per copy and bit: yosys would merge the equal copies of the error back into
     the one register that fans out across the die (a keep on the wire does not stop it)."""
     model = KAN([1, 2, 1], grid=(-1.0, 1.0, 4), order=1, lut_bits=4, bits=8)
-    learner = KANLearner(model)
-    harness = OOCHarness(learner)
-    (tmp_path / f"{TOP}.v").write_text(verilog.convert(harness, name=TOP, ports=harness.ports, emit_src=False))
-    (tmp_path / "s.ys").write_text(yosys_script(f"{TOP}.v", "ecp5", "n.json"))
-    run_step(Step("YOSYS", ["-q", "-s", "s.ys"]), tmp_path, tmp_path / "yosys.out", sys.stderr)
-    cells = json.loads((tmp_path / "n.json").read_text())["modules"][TOP]["cells"]
+    cells = json.loads(synthesized(tmp_path, KANLearner(model)).read_text())["modules"][TOP]["cells"]
     copies = [c for name, c in cells.items() if c["type"] == "TRELLIS_FF" and stage_of(name).endswith("copy next to "
                                                                                                      "its multiplier")]
     # the output layer's error feeds 2 edges x (S+1 = 2) update multipliers and 2 hidden-error ones
@@ -93,15 +97,13 @@ def test_the_deeper_pipelines_multipliers_take_their_operand_registers(tmp_path)
     flow moves all of them into the DSPs (:mod:`quantkan.rtl.ecp5_dsp`): no DSP input comes from
     an operand's fabric copy any more (a copy yosys merged with a delay line stays, for the line)."""
     learner = KANLearner(KAN([1, 2, 1], grid=(-1.0, 1.0, 4), order=1, lut_bits=4, bits=8), pipeline="deeper")
-    harness = OOCHarness(learner)
-    (tmp_path / f"{TOP}.v").write_text(verilog.convert(harness, name=TOP, ports=harness.ports, emit_src=False))
-    (tmp_path / "s.ys").write_text(yosys_script(f"{TOP}.v", "ecp5", "n.json"))
-    run_step(Step("YOSYS", ["-q", "-s", "s.ys"]), tmp_path, tmp_path / "yosys.out", sys.stderr)
-    before = json.loads((tmp_path / "n.json").read_text())["modules"][TOP]["cells"]
+    netlist = synthesized(tmp_path, learner)
+    before = json.loads(netlist.read_text())["modules"][TOP]["cells"]
     dsps = [n for n, c in before.items() if c["type"] == "MULT18X18D"]
-    assert pack_input_registers_file(tmp_path / "n.json", TOP) == len(dsps) > 0
-    after = json.loads((tmp_path / "n.json").read_text())["modules"][TOP]["cells"]
+    assert pack_input_registers_file(netlist, TOP) == len(dsps) > 0
+    after = json.loads(netlist.read_text())["modules"][TOP]["cells"]
     assert all(after[n]["parameters"]["REG_INPUTA_CLK"] == "CLK0" for n in dsps)
+
     def from_operand_copies(cells: dict) -> int:
         copy = "multiply: an operand's register beside the DSP"
         q = {b for n, c in cells.items() if c["type"] == "TRELLIS_FF" and stage_of(n).endswith(copy)

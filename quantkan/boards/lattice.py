@@ -233,8 +233,7 @@ def build_bitstream(board, top, out_dir: str | Path, log: TextIO | None = None,
             raise _explain(board, step, err.code, out_dir, log_file) from None
         print(f"      done in {build.seconds[STEP_NAMES.get(step.tool, step.tool.lower())]:.0f} s", file=out, flush=True)
         if step.tool == "YOSYS" and board.family == "ecp5":
-            packed = ecp5_dsp.pack_input_registers_file(out_dir / f"{TOP_NAME}.json", TOP_NAME)
-            print(f"      {ecp5_dsp.WHAT}: {packed}", file=out, flush=True)
+            ecp5_dsp.pack_input_registers_file(out_dir / f"{TOP_NAME}.json", TOP_NAME, out)
         if step.tool.startswith("NEXTPNR"):
             _read_nextpnr(build, out_dir / report_name)
             if not build.timing_met and not allow_timing_fail:

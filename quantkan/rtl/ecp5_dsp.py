@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TextIO
 
 __all__ = ["pack_input_registers", "pack_input_registers_file", "WHAT"]
 
 WHAT = "multipliers given their operand registers (MULT18X18D input registers)"  # for progress lines
 
 CONSTANTS = ("0", "1", "x", "z")
+OPERAND_PINS = tuple(f"{bus}{i}" for bus in "AB" for i in range(18))
 
 
 def _param(cell: dict, name: str, default: str) -> str:
@@ -53,25 +55,22 @@ def pack_input_registers(netlist: dict, top: str) -> int:
     for cell in cells.values():
         if cell["type"] != "MULT18X18D" or _param(cell, "REG_INPUTA_CLK", "NONE") != "NONE":
             continue
-        pins = [f"{bus}{i}" for bus in "AB" for i in range(18)]
-        ffs = {p: cells[driver[b]] if isinstance(b, int) and b in driver else None
-               for p in pins for b in cell["connections"].get(p, ["0"])[:1]}
-        used = [ff for p, ff in ffs.items() if cell["connections"].get(p, ["0"])[0] not in CONSTANTS]
-        if not used or any(ff is None or not _plain_ff(ff) for ff in used):
+        con = cell["connections"]
+        ffs = {p: driver.get(con[p][0]) for p in OPERAND_PINS if con.get(p, ["0"])[0] not in CONSTANTS}
+        if not ffs or not all(ff is not None and _plain_ff(cells[ff]) for ff in ffs.values()):
             continue
-        clocks = {ff["connections"]["CLK"][0] for ff in used}
+        clocks = {cells[ff]["connections"]["CLK"][0] for ff in ffs.values()}
         if len(clocks) != 1:
             continue
         for p, ff in ffs.items():
-            if cell["connections"].get(p, ["0"])[0] not in CONSTANTS:
-                cell["connections"][p] = list(ff["connections"]["DI"])
-                absorbed.add(id(ff))
-        cell["connections"].update(CLK0=[clocks.pop()], CE0=["1"], RST0=["0"])
+            con[p] = list(cells[ff]["connections"]["DI"])
+        absorbed.update(ffs.values())
+        con.update(CLK0=[clocks.pop()], CE0=["1"], RST0=["0"])
         cell["port_directions"].update(CLK0="input", CE0="input", RST0="input")
         cell["parameters"].update(REG_INPUTA_CLK="CLK0", REG_INPUTB_CLK="CLK0", REG_INPUTA_CE="CE0",
                                   REG_INPUTB_CE="CE0", REG_INPUTA_RST="RST0", REG_INPUTB_RST="RST0")
         packed += 1
-    _drop_unread(netlist, top, {name for name, c in cells.items() if id(c) in absorbed})
+    _drop_unread(netlist, top, absorbed)
     return packed
 
 
@@ -88,10 +87,13 @@ def _drop_unread(netlist: dict, top: str, candidates: set[str]) -> None:
             del module["cells"][name]
 
 
-def pack_input_registers_file(path: str | Path, top: str) -> int:
-    """:func:`pack_input_registers` on a yosys JSON netlist file, rewritten in place."""
+def pack_input_registers_file(path: str | Path, top: str, log: TextIO | None = None) -> int:
+    """:func:`pack_input_registers` on a yosys JSON netlist file, rewritten in place; how many
+    DSPs took registers, also said on ``log`` as a flow's progress line."""
     path = Path(path)
     netlist = json.loads(path.read_text())
     n = pack_input_registers(netlist, top)
     path.write_text(json.dumps(netlist))
+    if log is not None:
+        print(f"      {WHAT}: {n}", file=log, flush=True)
     return n

@@ -311,8 +311,7 @@ def place_route(model: KAN, device: str, out_dir: str | Path, seeds: tuple[int, 
         seconds = _step(Step("YOSYS", ["-q", "-l", "yosys.log", "-s", f"{TOP}.ys"]), work, "yosys", out)
         print(f"      done in {seconds:.0f} s", file=out, flush=True)
         if dev.family == "ecp5":
-            packed = ecp5_dsp.pack_input_registers_file(work / f"{TOP}.json", TOP)
-            print(f"      {ecp5_dsp.WHAT}: {packed}", file=out, flush=True)
+            ecp5_dsp.pack_input_registers_file(work / f"{TOP}.json", TOP, out)
     n_dsp = cell_counts(json.loads(done[3].read_text()), TOP).get(dev.dsp[0], 0)
     if n_dsp > dev.dsp[1]:
         raise ValueError(f"the learner needs {n_dsp} {dev.dsp[0]}, the {dev.part} has {dev.dsp[1]}: choose a "
