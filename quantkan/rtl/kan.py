@@ -290,9 +290,9 @@ class Learner(wiring.Component):
                 m.d.sync += wait.eq(period - 1)
             with m.Elif(wait != 0):
                 m.d.sync += wait.eq(wait - 1)
-        self._read_mux(m, p_rdata)
+        self._read_mux(m, bld, p_rdata)
 
-    def _read_mux(self, m: Module, sources: list[ReadSource]) -> None:
+    def _read_mux(self, m: Module, bld: Builder, sources: list[ReadSource]) -> None:
         """``p_rdata``, :data:`READ_LATENCY` cycles after ``p_addr``.  The selects are one-hot, so the
         mux is an OR of gated words: a few at a time into a register, then all of those.  A memory's
         read ends in a register of its own (lag 1) and the words of registers wait a cycle for it,
@@ -301,13 +301,9 @@ class Learner(wiring.Component):
         for lag in sorted({s.lag for s in sources}):
             same = [s for s in sources if s.lag == lag]
             for g in range(0, len(same), READ_GROUP):
-                part = Signal(self.p_rdata.shape(), name=f"p_rdata_part{len(parts)}", reset_less=True)
-                m.d.sync += part.eq(reduce(operator.or_, [Mux(s.sel, s.word, 0) for s in same[g:g + READ_GROUP]]))
-                for d in range(1, READ_LAG - lag + 1):
-                    later = Signal.like(part, name=f"{part.name}_d{d}")
-                    m.d.sync += later.eq(part)
-                    part = later
-                parts.append(part)
+                part = bld.reg(reduce(operator.or_, [Mux(s.sel, s.word, 0) for s in same[g:g + READ_GROUP]]),
+                               "p_rdata_part", self.p_rdata.shape())
+                parts.append(bld.delay(part, READ_LAG - lag, "p_rdata_part"))
         m.d.sync += self.p_rdata.eq(reduce(operator.or_, parts))
 
     def _count_delta(self, bld: Builder, l: int, src: Timed, d: Value, later: int) -> None:

@@ -40,8 +40,8 @@ class Builder:
     def __init__(self, m: Module, deep: bool = False, dsp_inputs: bool = False) -> None:
         self.m = m
         self.deep = deep  # a register between every carry chain: a faster clock for more cycles
-        # deep: each multiplier's operands in registers of their own, a cycle later, which the placer
-        # puts beside the DSP block: the route to it is then a cycle of its own
+        # deep: each multiplier's operands in registers of their own, a cycle later: the route to
+        # the DSP block is then a cycle of its own (the ECP5 flow makes them the DSP's input registers)
         self.dsp_inputs = deep and dsp_inputs
         self._names: dict[str, int] = {}
         self._chains: dict[int, list[Value]] = {}
