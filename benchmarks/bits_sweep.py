@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 
 from quantkan.models import KAN, MLP
+from quantkan.rtl import SCHEDULES
 from quantkan.tasks import make_task
-from quantkan.train import SCHEDULES, train
+from quantkan.train import train
 
 
 def main() -> None:

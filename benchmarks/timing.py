@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from quantkan.models import KAN
+from quantkan.rtl import PIPELINES
 from quantkan.rtl.fmax import DEVICES, place_route
-from quantkan.rtl.kan import PIPELINES, timing_of
+from quantkan.rtl.kan import timing_of
 from quantkan.tasks import make_task
 from quantkan.train import train
 

@@ -14,10 +14,10 @@ import numpy as np
 
 from quantkan.errors import missing_module
 from quantkan.fixed import FixedType, Rounding, add, cast
-from quantkan.tasks import TASKS
-from quantkan.train import SCHEDULES
 from quantkan.options import (Parser, add_config, add_model_file, add_output, deprecated_alias, learning_rate,
                               nonnegative_int, positive_float, positive_int, warn)
+from quantkan.rtl import PIPELINES, SCHEDULES
+from quantkan.tasks import TASKS
 
 # Subsystems that bring their own commands: each module has ``add_commands(sub, export)``
 # (``sub`` the top-level subparsers, ``export`` those of ``quantkan export``) and imports
@@ -72,7 +72,8 @@ def _train(args: argparse.Namespace) -> int:
     config = load_config(args.config) if args.config else {}
     overrides = {"kind": kind, "bits": args.bits,
                  "task": {"name": args.task, "n": args.n},
-                 "learning": {"lr": args.lr, "delay": args.delay, "schedule": args.schedule, "rounding": args.rounding,
+                 "learning": {"lr": args.lr, "delay": args.delay, "schedule": args.schedule, "pipeline": args.pipeline,
+                              "rounding": args.rounding,
                               "seed": args.seed}}
     if args.task and config.get("task", {}).get("name") not in (None, args.task):
         config = {**config, "task": {}}  # another task: the file's task settings do not apply
@@ -117,7 +118,7 @@ def _report_delay(result: Any, name: str = "") -> None:
     if cost is not None and cost > DELAY_COST_LIMIT:
         warn(f"{name}the update delay D = {result.delays} costs {cost:.1f}x the error of the same run at D = 0 "
              f"(more than {DELAY_COST_LIMIT}x): the pipelined hardware will learn this much worse; try a smaller "
-             "lr, schedule = \"sequential\" (D = 0, one sample per learning step) or the shallow pipeline")
+             "lr, schedule = \"sequential\" (D = 0, one sample per learning step) or pipeline = \"shallow\"")
 
 
 def _train_record(config_file: str | None, model: Any, stream: Any, learning: dict, result: Any) -> dict:
@@ -228,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", choices=SCHEDULES,
                    help="the hardware schedule whose D the learner uses: pipelined (a sample every cycle, D > 0) "
                         "or sequential (D = 0) (default: the config's, else pipelined)")
+    p.add_argument("--pipeline", choices=PIPELINES,
+                   help="the RTL pipeline whose D the learner uses: deep, deeper (a faster clock, a larger D) or "
+                        "shallow (a smaller D) (default: the config's, else deep)")
     p.add_argument("--rounding", choices=("type", "stochastic"),
                    help="rounding of the update delta (default: the config's, else type)")
     p.add_argument("--seed", type=nonnegative_int,

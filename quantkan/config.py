@@ -14,7 +14,7 @@ else:  # pragma: no cover
 __all__ = ["load_config", "read_toml", "LEARNING_KEYS", "TASK_KEYS"]
 
 SECTIONS = {"model", "learning", "task"}
-LEARNING_KEYS = {"lr", "delay", "schedule", "rounding", "seed"}
+LEARNING_KEYS = {"lr", "delay", "schedule", "pipeline", "rounding", "seed"}
 TASK_KEYS = {"name", "n", "seed"}
 
 

@@ -20,17 +20,14 @@ from quantkan.golden import LearningRates, OnlineLearner
 from quantkan.models import Model, model_from_config
 from quantkan.options import warn
 from quantkan.progress import progress
+from quantkan.rtl import PIPELINES, SCHEDULES
 from quantkan.tasks import Stream, bayes_accuracy, make_task, windowed_metric
 from quantkan.twin import FloatLearner
 
 __all__ = ["TrainResult", "train", "check_task_fits", "default_model_config", "build_run", "load_run",
-           "model_from_file", "SCHEDULES", "hardware_delays", "resolve_delay", "learner_settings",
+           "model_from_file", "hardware_delays", "resolve_delay", "learner_settings",
            "DELAY_COST_LIMIT", "LEARNING_DEFAULTS", "coef_range_for", "COEF_HEADROOM"]
 
-#: The RTL generator's schedules (``quantkan.rtl.kan.SCHEDULES``, repeated here so that
-#: ``import quantkan.train`` does not load Amaranth): ``pipelined`` takes a sample every cycle
-#: and lands layer l's update D_l samples late; ``sequential`` is plain SGD (D = 0).
-SCHEDULES = ("pipelined", "sequential")
 
 #: ``train`` says so when the delay's metric (MSE, or error rate = 1 - accuracy) is more than
 #: this many times the same run's at D = 0.
@@ -48,6 +45,7 @@ class TrainResult:
     diagnostics: Diagnostics | None = None  # the learner's counters over the run (quantkan.diagnostics)
     window: Diagnostics | None = None  # ... over the last DIAGNOSTICS_WINDOW samples or more (whole chunks)
     schedule: str | None = None  # the hardware schedule whose D was used (None: an explicit delay)
+    pipeline: str = "deep"  # ... and the RTL pipeline
     delays: list[int] | None = None  # D per layer the learner used
     delay_source: str = ""  # where D came from, for people: "the RTL generator's (pipelined, deep)", ...
     undelayed: np.ndarray | None = None  # the fixed-point predictions of the same run at D = 0 (None: D = 0 already)
@@ -80,7 +78,8 @@ class TrainResult:
         return {"metric": self.stream.metric, "window": f"last {fraction:.0%} of each regime",
                 "samples": self.stream.n, "interrupted": self.interrupted,
                 "seconds": round(self.seconds, 3), "samples_per_second": round(self.samples_per_second, 1),
-                "schedule": self.schedule, "delay": self.delays, "delay_source": self.delay_source,
+                "schedule": self.schedule, "pipeline": self.pipeline, "delay": self.delays,
+                "delay_source": self.delay_source,
                 "delay_cost": self.delay_cost(fraction),
                 "regimes": [{"regime": r, "samples": int(counts[r]), "fixed": fx, "float": fl,
                              **({"fixed_at_d0": undelayed[r]} if r in undelayed else {}),
@@ -156,29 +155,36 @@ def _loss(stream: Stream, predictions: np.ndarray, fraction: float) -> float:
 
 
 def hardware_delays(model: Model, schedule: str = "pipelined", lr: Any = 2.0 ** -3,
-                    rounding: str = "type") -> list[int]:
-    """D per layer of the learner the RTL generator builds for ``model`` (its default, deep
-    pipeline) under ``schedule``: the delay the hardware learns with.  Needs Amaranth
+                    rounding: str = "type", pipeline: str = "deep") -> list[int]:
+    """D per layer of the learner the RTL generator builds for ``model`` (``pipeline``: deep,
+    deeper or shallow) under ``schedule``: the delay the hardware learns with.  Needs Amaranth
     (an ImportError otherwise) for the pipelined schedule; sequential is D = 0 by definition."""
-    if schedule not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    _check_choice("schedule", schedule, SCHEDULES)
+    _check_choice("pipeline", pipeline, PIPELINES)
     if schedule == "sequential":
         return [0] * (len(model.layers) - 1)
     from quantkan.rtl.export import learner_timing  # Amaranth: loaded only when asked for
 
-    return list(learner_timing(model, schedule, lr=lr, rounding=rounding).delays)
+    return list(learner_timing(model, schedule, lr=lr, rounding=rounding, pipeline=pipeline).delays)
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    """A ValueError that names the setting and its choices when ``value`` is not one of them."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
 
 
 def resolve_delay(model: Model, schedule: str | None = "pipelined", delay: int | list[int] | None = None,
-                  lr: Any = 2.0 ** -3, rounding: str = "type") -> tuple[int | list[int], str]:
+                  lr: Any = 2.0 ** -3, rounding: str = "type", pipeline: str = "deep") -> tuple[int | list[int], str]:
     """(D, where it came from): an explicit ``delay`` wins; else the RTL generator's D for
-    ``schedule``; without Amaranth, D = 0 and a warning that says so."""
+    ``schedule`` and ``pipeline``; without Amaranth, D = 0 and a warning that says so."""
     if delay is not None:
         return delay, "given"
     if schedule is None:
         return 0, "no schedule: plain SGD"
     try:
-        return hardware_delays(model, schedule, lr, rounding), f"the RTL generator's, {schedule} schedule, deep pipeline"
+        return (hardware_delays(model, schedule, lr, rounding, pipeline),
+                f"the RTL generator's, {schedule} schedule, {pipeline} pipeline")
     except ImportError as err:
         warn(f"cannot ask the RTL generator for the {schedule} schedule's update delay ({err}; Amaranth "
              "comes with pip install quantkan): learning with D = 0, which the pipelined hardware does not do")
@@ -189,19 +195,20 @@ def learner_settings(model: Model, learning: dict[str, Any]) -> dict[str, Any]:
     """The keyword arguments of a learner (lr, delay, rounding, seed) for a ``build_run``
     learning table, its delay resolved (:func:`resolve_delay`)."""
     delay, _ = resolve_delay(model, learning.get("schedule"), learning.get("delay"), learning["lr"],
-                             learning["rounding"])
+                             learning["rounding"], learning.get("pipeline", "deep"))
     return {"lr": learning["lr"], "delay": delay, "rounding": learning["rounding"], "seed": learning["seed"]}
 
 
 def train(model: Model, stream: Stream, lr: LearningRates = 2.0 ** -3, delay: int | list[int] | None = None,
           rounding: str = "type", seed: int = 0, twin: bool = True,
           show_progress: bool = True, engine: str = "auto", schedule: str | None = "pipelined",
-          check_delay: bool = True) -> TrainResult:
+          pipeline: str = "deep", check_delay: bool = True) -> TrainResult:
     """Predict-then-learn on every sample, as an online learner on chip does.
 
     The update delay is the hardware's: an explicit ``delay`` (one D or one per layer) wins,
     else the D the RTL generator reports for ``schedule`` ("pipelined", the default: a sample
-    every cycle; "sequential": D = 0; None: D = 0 without asking the generator).  With
+    every cycle; "sequential": D = 0; None: D = 0 without asking the generator) and ``pipeline``
+    ("deep", the default; "deeper": more cycles, a larger D; "shallow": fewer).  With
     ``check_delay`` and D > 0 the same run is repeated at D = 0 (on the compiled engine where
     numba is installed: cheap) so :meth:`TrainResult.delay_cost` tells what the delay costs.
     ``engine``: "numpy" (the golden learner), "compiled" (quantkan.engine, bit-exact with it)
@@ -211,9 +218,10 @@ def train(model: Model, stream: Stream, lr: LearningRates = 2.0 ** -3, delay: in
     what it learned, ready to be saved.
     """
     check_task_fits(model, stream)
-    if schedule is not None and schedule not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-    delay, source = resolve_delay(model, schedule, delay, lr, rounding)
+    if schedule is not None:
+        _check_choice("schedule", schedule, SCHEDULES)
+    _check_choice("pipeline", pipeline, PIPELINES)
+    delay, source = resolve_delay(model, schedule, delay, lr, rounding, pipeline)
     undelayed_model = copy.deepcopy(model) if check_delay and np.any(np.asarray(delay) > 0) else None
     learner = make_learner(model, engine, lr=lr, delay=delay, rounding=rounding, seed=seed)
     floater = _Twin(FloatLearner(model, lr=learner.lr, delay=delay)) if twin else None  # the rates as rounded
@@ -249,8 +257,8 @@ def train(model: Model, stream: Stream, lr: LearningRates = 2.0 ** -3, delay: in
     final = learner.diagnostics()
     window = final.since(next((s for s in reversed(snapshots) if s.samples <= final.samples - DIAGNOSTICS_WINDOW),
                               snapshots[0]))
-    how = dict(schedule=None if source == "given" else schedule, delays=list(learner.delays), delay_source=source,
-               diagnostics=final, window=window)
+    how = dict(schedule=None if source == "given" else schedule, pipeline=pipeline, delays=list(learner.delays),
+               delay_source=source, diagnostics=final, window=window)
     if done < stream.n:
         return TrainResult(stream.head(done), learner, fixed_out[:done],
                            None if float_out is None else float_out[:done], seconds, interrupted=True, **how)
@@ -361,16 +369,17 @@ def default_model_config(kind: str, n_inputs: int, n_outputs: int) -> dict[str, 
 #: A config's [learning] settings when it gives none.  Every config describes a learner the RTL
 #: generator builds (the same file feeds export, sim, boards), so it targets hardware: unless it
 #: sets ``delay`` (which wins) or ``schedule = "sequential"``, it learns with the pipelined
-#: hardware's D (``delay = None``: the schedule's, see :func:`resolve_delay`).
-LEARNING_DEFAULTS: dict[str, Any] = {"lr": 2.0 ** -3, "delay": None, "schedule": "pipelined", "rounding": "type",
-                                     "seed": 0}
+#: hardware's D (``delay = None``: the schedule's and pipeline's, see :func:`resolve_delay`); the
+#: RTL commands build ``pipeline`` unless told otherwise.
+LEARNING_DEFAULTS: dict[str, Any] = {"lr": 2.0 ** -3, "delay": None, "schedule": "pipelined", "pipeline": "deep",
+                                     "rounding": "type", "seed": 0}
 
 
 def build_run(config: dict[str, Any], overrides: dict[str, Any]) -> tuple[Model, Stream, dict[str, Any]]:
     """Model, task stream and learning settings from a config plus command-line overrides.
 
     ``learning["delay"]`` is the config's (or the command line's) explicit delay, None when it
-    gives none: :func:`train` then takes the D of ``learning["schedule"]``."""
+    gives none: :func:`train` then takes the D of ``learning["schedule"]`` and ``learning["pipeline"]``."""
     task_cfg = {**config.get("task", {}), **{k: v for k, v in overrides.get("task", {}).items() if v is not None}}
     name = task_cfg.pop("name", "drift")
     stream = make_task(name, **task_cfg)
@@ -390,9 +399,8 @@ def build_run(config: dict[str, Any], overrides: dict[str, Any]) -> tuple[Model,
     seed = learning["seed"]
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"[learning] seed must be an integer >= 0, got {seed!r}")
-    if learning["schedule"] not in SCHEDULES:
-        raise ValueError(f"[learning] schedule must be one of {', '.join(map(repr, SCHEDULES))}, "
-                         f"got {learning['schedule']!r}")
+    _check_choice("[learning] schedule", learning["schedule"], SCHEDULES)
+    _check_choice("[learning] pipeline", learning["pipeline"], PIPELINES)
     model = model_from_config(model_cfg, seed=seed)
     return model, stream, learning
 

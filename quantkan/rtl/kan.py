@@ -29,17 +29,15 @@ from quantkan.diagnostics import COUNTER_BITS, CounterMap, hardware_names
 from quantkan.fixed import FixedType, sub_type
 from quantkan.golden import KANLayerFixed, LearningRates, OnlineLearner
 from quantkan.models import KAN, Model
+from quantkan.rtl import PIPELINES, SCHEDULES
 from quantkan.rtl.arith import fixed_shape, raw_value
 from quantkan.rtl.coefbank import CoefficientBank, bank_address, bank_geometry, bank_order, pack_fields
 from quantkan.rtl.lookup import locate, table_rom
 from quantkan.rtl.pipeline import FLAG, Builder, Timed
 from quantkan.rtl.update import delta, lfsr_lane, random_drop, scaled
 
-__all__ = ["Learner", "KANLearner", "Timing", "SCHEDULES", "PIPELINES", "READ_LATENCY", "ReadSource", "timing_of"]
+__all__ = ["Learner", "KANLearner", "Timing", "READ_LATENCY", "ReadSource", "timing_of"]
 
-SCHEDULES = ("pipelined", "sequential")
-# a register after every carry chain and multiplier; deeper: and before each datapath x datapath one; or fewer cycles
-PIPELINES = ("deep", "deeper", "shallow")
 READ_LATENCY = 4  # parameter port: cycles from p_addr to its p_rdata (port register, memory read, OR, OR)
 READ_LAG = 1  # parameter port: cycles a source's word may follow the port register (a memory read's register)
 READ_GROUP = 4  # parameter port: words ORed before the first read register

@@ -15,9 +15,10 @@ from typing import TextIO
 
 from quantkan.golden import LearningRates
 from quantkan.models import Model
+from quantkan.rtl import SCHEDULES
 from quantkan.rtl.cosim import Cosim, CosimRun
 from quantkan.rtl.export import export_verilog
-from quantkan.rtl.kan import SCHEDULES, Timing
+from quantkan.rtl.kan import Timing
 from quantkan.rtl.verify import StreamFeatures, task_drive
 
 __all__ = ["Case", "run_regression", "case_ok", "summary"]
@@ -35,7 +36,8 @@ class Case:
 
 
 def run_regression(model: Model, x, target, out_dir: str | Path, lr: LearningRates, rounding: str, seed: int,
-                   schedules: tuple[str, ...] = SCHEDULES, simulators: tuple[str, ...] = ("verilator",),
+                   pipeline: str = "deep", schedules: tuple[str, ...] = SCHEDULES,
+                   simulators: tuple[str, ...] = ("verilator",),
                    patterns: tuple[str, ...] = PATTERNS, checkpoints: int = 4,
                    log: TextIO | None = sys.stderr, waves: bool = False,
                    features: StreamFeatures = StreamFeatures()) -> list[Case]:
@@ -46,6 +48,7 @@ def run_regression(model: Model, x, target, out_dir: str | Path, lr: LearningRat
         x, target: the task's samples, float (quantized to the model's types here).
         out_dir: exports go to ``out_dir/<schedule>``, jobs to ``out_dir/jobs``.
         lr, rounding, seed: the learning settings both the RTL and the golden model use.
+        pipeline: the RTL pipeline to export (deep, deeper or shallow); the golden model takes its D.
         schedules, simulators, patterns: what to run (every combination).
         checkpoints: coefficient read-backs during each run, besides the one at its end.
         log: progress lines go here (None: silent).
@@ -56,7 +59,7 @@ def run_regression(model: Model, x, target, out_dir: str | Path, lr: LearningRat
     cases = []
     for schedule in schedules:
         export = out / schedule
-        export_verilog(model, export, schedule=schedule, lr=lr, rounding=rounding, seed=seed)
+        export_verilog(model, export, schedule=schedule, lr=lr, rounding=rounding, seed=seed, pipeline=pipeline)
         for simulator in simulators:
             cosim = Cosim(export, simulator, waves=waves)
             timing = _timing(cosim)

@@ -43,12 +43,12 @@ _SYNTH_COLUMNS = {"LUT": "LUT [cells]", "FF": "FF [cells]", "DSP": "DSP [cells]"
 
 def _report(model: Model, learning: dict[str, Any], options: dict[str, Any], workdir: Path) -> dict[str, Any]:
     """What ``quantkan report`` measures: the learner's Verilog, KAN or MLP (``schedule``, default
-    pipelined), through yosys synth_xilinx (``family``, default xcup)."""
+    pipelined; the point's ``learning.pipeline``), through yosys synth_xilinx (``family``, default xcup)."""
     from quantkan.rtl.export import export_verilog
     from quantkan.rtl.synth import synth_xilinx
 
     path = export_verilog(model, workdir, schedule=options.get("schedule", "pipelined"), lr=learning["lr"],
-                          rounding=learning["rounding"], seed=learning["seed"])
+                          rounding=learning["rounding"], seed=learning["seed"], pipeline=learning["pipeline"])
     meta = json.loads((path.parent / "quantkan_rtl.json").read_text())
     res = synth_xilinx(path, meta["top"], family=options.get("family", "xcup"), log=path.parent / "synth.log")
     cells = res.as_dict()
