@@ -64,6 +64,21 @@ def test_critical_path_is_the_clock_to_clock_one():
     assert sum(s.delay_ns for s in run.path) == pytest.approx(1.8)
 
 
+def test_a_path_from_a_dsp_block_names_the_multiply_it_computes():
+    """A DSP whose registers start the path keeps no name of its own (yosys names it $784):
+    it is the multiply whose product register the path ends in."""
+    report = {"critical_paths": [{"from": "posedge clk", "to": "posedge clk", "path": [
+        _hop("clk-to-q", "learner.$784_MULT18X18D_P9", 3.0),
+        _hop("routing", "learner.cb0_20_TRELLIS_FF_Q_21", 3.4, "learner.$784[10]"),
+        _hop("setup", "learner.cb0_20_TRELLIS_FF_Q_21", 0.0)]}]}
+    run = SeedRun(1, 155.0, 1.0, critical_path(report))
+    assert run.source_stage == "layer 0 multiply: coefficient x basis (in the DSP block)"
+    assert run.sink_stage == "layer 0 multiply: coefficient x basis"
+    lut = {"critical_paths": [{"from": "posedge clk", "to": "posedge clk", "path": [
+        _hop("clk-to-q", "learner.$784_LUT4_Z", 0.4), _hop("setup", "learner.cb0_20_TRELLIS_FF_Q_21", 0.0)]}]}
+    assert critical_path(lut)[0].stage == "unnamed logic"  # only a DSP cell is read as its product's multiply
+
+
 def test_harness_registers_every_port_behind_scan_chains():
     learner = KANLearner(KAN([1, 1], grid=(-1.0, 1.0, 4), order=1, bits=8))
     harness = OOCHarness(learner)
@@ -142,3 +157,4 @@ def test_timing_refuses_an_unknown_device(tmp_path):
 
     with pytest.raises(ValueError, match="device must be one of ecp5-85f-6, ecp5-85f-8, up5k"):
         place_route(KAN([1, 1]), "xc7", Path(tmp_path))
+

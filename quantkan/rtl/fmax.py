@@ -92,6 +92,9 @@ STAGES: list[tuple[str, str]] = [
 ]
 
 
+DSP_CELL = re.compile(r"MULT18X18D|SB_MAC16")  # what nextpnr calls the DSP cells of both families
+
+
 def stage_of(name: str) -> str:
     """The generator stage of a netlist name (a cell or net of the learner), e.g.
     ``learner.coef0_0_0.bank1`` -> ``layer 0 read-modify-write of coefficients (edge 0_0)``."""
@@ -250,13 +253,20 @@ def critical_path(report: dict) -> list[PathStep]:
         return []
     worst = max(paths, key=lambda p: sum(s.get("delay", 0.0) for s in p.get("path", [])))
     hops = worst.get("path", [])
-    steps = []
+    steps, dsps = [], []
     for n, s in enumerate(hops):
-        name = s.get("to", {}).get("cell", "") if s.get("type") != "clk-to-q" else s.get("from", {}).get("cell", "")
+        cell = s.get("to", {}).get("cell", "") if s.get("type") != "clk-to-q" else s.get("from", {}).get("cell", "")
         following = hops[n + 1].get("net", "") if n + 1 < len(hops) else ""
-        if stage_of(name) == "unnamed logic" and following:
-            name = following  # a cell packed into a DSP or carry keeps no name; the net it drives does
+        name = following if stage_of(cell) == "unnamed logic" and following else cell  # a cell packed into a
+        # DSP or carry keeps no name; the net it drives may
         steps.append(PathStep(s.get("type", "?"), name, float(s.get("delay", 0.0)), stage_of(name)))
+        dsps.append(bool(DSP_CELL.search(cell)))
+    for n, (step, dsp) in enumerate(zip(steps, dsps)):
+        if dsp and step.stage == "unnamed logic":
+            # the multiply inside the DSP block: the stage of the product that follows it
+            named = next((later.stage for later in steps[n + 1:] if later.stage != "unnamed logic"), None)
+            if named is not None:
+                step.stage = f"{named} (in the DSP block)"
     return steps
 
 
