@@ -135,7 +135,7 @@ def test_timing_command_names_the_critical_stage(tmp_path, capsys):
                       'bits = 8\n[learning]\nlr = 0.125\n[task]\nname = "drift"\nn = 100\n')
     out = tmp_path / "t"
     assert main(["timing", str(config), "--device", "ecp5-85f-8", "--seed", "1", "--seed", "2", "-o", str(out),
-                 "--quiet"]) == 0
+                 "--nextpnr-opts", "--placer-heap-critexp 2", "--quiet"]) == 0
     printed = capsys.readouterr().out
     summary = json.loads(printed.strip().splitlines()[-1])
     saved = json.loads((out / "timing.json").read_text())
@@ -146,6 +146,7 @@ def test_timing_command_names_the_critical_stage(tmp_path, capsys):
     assert summary["step"]["ns"] == pytest.approx(summary["step"]["cycles"] * 1e3 / fmax["min"], rel=1e-2)
     assert summary["latency"]["cycles"] > 0 and summary["ii"] == 1 and len(summary["delays"]) == 1
     assert summary["utilization"]["MULT18X18D"] > 0
+    assert summary["nextpnr_opts"] == ["--placer-heap-critexp", "2"]  # nextpnr's default, passed through
     known = {stage for _, stage in STAGES}
     for end in (summary["critical"]["from"], summary["critical"]["to"]):
         assert any(end.endswith(stage) or stage in end for stage in known), end
@@ -158,3 +159,24 @@ def test_timing_refuses_an_unknown_device(tmp_path):
     with pytest.raises(ValueError, match="device must be one of ecp5-85f-6, ecp5-85f-8, up5k"):
         place_route(KAN([1, 1]), "xc7", Path(tmp_path))
 
+
+def test_a_placement_is_reused_only_with_the_same_nextpnr_options(tmp_path):
+    """A second run with the same netlist, device, seed and options takes the saved report; more
+    nextpnr options (the placer's weights) place and route again, and the report says which."""
+    import io
+
+    from quantkan.rtl.fmax import place_route
+
+    model = KAN([1, 1], grid=(-1.0, 1.0, 4), order=1, lut_bits=4, bits=8)
+
+    def run(*opts: str) -> tuple[str, dict]:
+        log = io.StringIO()
+        report = place_route(model, "ecp5-85f-8", tmp_path, log=log, nextpnr_opts=opts)
+        return log.getvalue(), report.as_dict()
+
+    assert "up to date (same netlist" not in run()[0]
+    assert "up to date (same netlist, device, seed and options)" in run()[0]
+    again, summary = run("--placer-heap-timingweight", "40")
+    assert "up to date (same Verilog and script)" in again and "up to date (same netlist" not in again
+    assert summary["nextpnr_opts"] == ["--placer-heap-timingweight", "40"]
+    assert "--placer-heap-timingweight 40" in (tmp_path / "ecp5-85f-8-seed1.seconds").read_text()

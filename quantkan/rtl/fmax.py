@@ -191,6 +191,7 @@ class TimingReport:
     delays: list[int]
     utilization: dict[str, int]
     runs: list[SeedRun]
+    nextpnr_opts: tuple[str, ...] = ()  # beyond the device's own
 
     @property
     def fmax_min(self) -> float:
@@ -217,14 +218,15 @@ class TimingReport:
             "latency": {"cycles": self.latency, "ns": round(self.ns(self.latency), 1)},
             "step": {"cycles": self.step, "ns": round(self.ns(self.step), 1)},
             "ii": self.ii, "samples_per_s": round(self.fmax_min * 1e6 / self.ii), "delays": self.delays,
-            "utilization": self.utilization,
+            "utilization": self.utilization, "nextpnr_opts": list(self.nextpnr_opts),
             "critical": {"seed": worst.seed, "from": worst.source_stage, "to": worst.sink_stage,
                          "path": [asdict(s) for s in worst.path]},
         }
 
     def table(self) -> str:
         worst = self.worst
-        lines = [f"{self.model}, {self.schedule} ({self.pipeline}) on {self.part} ({self.device})",
+        lines = [f"{self.model}, {self.schedule} ({self.pipeline}) on {self.part} ({self.device})"
+                 + (f", nextpnr {' '.join(self.nextpnr_opts)}" if self.nextpnr_opts else ""),
                  f"  post-route Fmax: min {self.fmax_min:.1f} MHz, median {self.fmax_median:.1f} MHz over seeds "
                  + ", ".join(f"{r.seed}: {r.fmax_mhz:.1f}" for r in self.runs),
                  f"  latency {self.latency} cycles = {self.ns(self.latency):.1f} ns; learning step {self.step} "
@@ -257,8 +259,8 @@ def critical_path(report: dict) -> list[PathStep]:
     for n, s in enumerate(hops):
         cell = s.get("to", {}).get("cell", "") if s.get("type") != "clk-to-q" else s.get("from", {}).get("cell", "")
         following = hops[n + 1].get("net", "") if n + 1 < len(hops) else ""
-        name = following if stage_of(cell) == "unnamed logic" and following else cell  # a cell packed into a
-        # DSP or carry keeps no name; the net it drives may
+        # a cell packed into a DSP or carry keeps no name; the net it drives may have one
+        name = following if stage_of(cell) == "unnamed logic" and following else cell
         steps.append(PathStep(s.get("type", "?"), name, float(s.get("delay", 0.0)), stage_of(name)))
         dsps.append(bool(DSP_CELL.search(cell)))
     for n, (step, dsp) in enumerate(zip(steps, dsps)):
@@ -286,10 +288,12 @@ def yosys_script(verilog_name: str, family: str, json_name: str) -> str:
 
 
 def place_route(model: KAN, device: str, out_dir: str | Path, seeds: tuple[int, ...] = (1,),
-                schedule: str = "pipelined", log: TextIO | None = None, **settings) -> TimingReport:
+                schedule: str = "pipelined", log: TextIO | None = None, nextpnr_opts: tuple[str, ...] = (),
+                **settings) -> TimingReport:
     """Synthesize the bare learner of ``model`` once and place and route it once per seed.
 
-    ``settings`` go to :class:`quantkan.rtl.kan.KANLearner` (lr, rounding, seed, pipeline).
+    ``settings`` go to :class:`quantkan.rtl.kan.KANLearner` (lr, rounding, seed, pipeline);
+    ``nextpnr_opts`` are added to nextpnr's command (as Amaranth's ``nextpnr_opts``).
     Progress goes to ``log`` (stderr by default); tool logs stay in ``out_dir``."""
     from quantkan.boards.lattice import Step, parse_report
     from quantkan.rtl.kan import KANLearner
@@ -332,16 +336,18 @@ def place_route(model: KAN, device: str, out_dir: str | Path, seeds: tuple[int, 
         report, log_name = f"{device}-seed{seed}.json", f"{device}-seed{seed}.log"
         print(f"[{n}/{1 + len(seeds)}] place and route, seed {seed} (yowasp-nextpnr-{dev.family}) ...", file=out,
               flush=True)
-        argv = [*dev.nextpnr, "--json", f"{TOP}.json", "--freq", f"{dev.target_mhz:g}", "--seed", str(seed),
+        argv = [*dev.nextpnr, *nextpnr_opts, "--json", f"{TOP}.json", "--freq", f"{dev.target_mhz:g}", "--seed", str(seed),
                 "--report", report, "--timing-allow-fail", "--log", log_name]
         seconds_file = work / f"{device}-seed{seed}.seconds"
-        if fresh and seconds_file.is_file() and (work / report).is_file():  # the same netlist, placed before
-            seconds = float(seconds_file.read_text())
-            print("      up to date (same netlist, device and seed)", file=out, flush=True)
+        placed = f"{' '.join(argv)}\n"  # the second line of the seconds file: how it was placed
+        if fresh and seconds_file.is_file() and (work / report).is_file() and \
+                seconds_file.read_text().partition("\n")[2] == placed:  # the same netlist, placed before
+            seconds = float(seconds_file.read_text().partition("\n")[0])
+            print("      up to date (same netlist, device, seed and options)", file=out, flush=True)
         else:
             seconds_file.unlink(missing_ok=True)
             seconds = _step(Step(tool, argv), work, f"{device}-seed{seed}", out)
-            seconds_file.write_text(f"{seconds:.1f}\n")
+            seconds_file.write_text(f"{seconds:.1f}\n{placed}")
         data = json.loads((work / report).read_text())
         u, fmax, _ = parse_report(data)
         util = {k: v["used"] for k, v in u.items() if v["used"]}
@@ -352,7 +358,7 @@ def place_route(model: KAN, device: str, out_dir: str | Path, seeds: tuple[int, 
         print(f"      {clock:.1f} MHz in {seconds:.0f} s; critical: {runs[-1].source_stage} -> {runs[-1].sink_stage}",
               file=out, flush=True)
     return TimingReport(device, dev.part, repr(model), schedule, learner.pipeline, t.latency,
-                        t.step, t.ii, t.delays, util, runs)
+                        t.step, t.ii, t.delays, util, runs, tuple(nextpnr_opts))
 
 
 def _step(step, work: Path, name: str, out: TextIO) -> float:
