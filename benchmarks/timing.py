@@ -59,7 +59,8 @@ def main() -> int:
     parser.add_argument("--devices", nargs="+", choices=tuple(DEVICES), default=["ecp5-85f-8", "ecp5-85f-6", "up5k"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
     parser.add_argument("--out", default="build/bench_timing")
-    parser.add_argument("--nextpnr-opts", default="", help="more nextpnr options (quantkan timing --nextpnr-opts)")
+    parser.add_argument("--nextpnr-opts", type=shlex.split, default=[],
+                        help="more nextpnr options (quantkan timing --nextpnr-opts)")
     args = parser.parse_args()
 
     rows = []
@@ -73,7 +74,7 @@ def main() -> int:
                 folder = Path(args.out) / f"{key}-{pipeline}-{DEVICES[device].family}"
                 try:
                     r = place_route(make(layers, bits), device, folder, seeds=tuple(args.seeds), pipeline=pipeline,
-                                    lr=LR, nextpnr_opts=tuple(shlex.split(args.nextpnr_opts)))
+                                    lr=LR, nextpnr_opts=tuple(args.nextpnr_opts))
                 except ValueError as err:  # does not fit
                     rows.append((title, pipeline, device, t, cost, None, str(err).split(":")[0]))
                     continue

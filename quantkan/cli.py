@@ -73,8 +73,7 @@ def _train(args: argparse.Namespace) -> int:
     overrides = {"kind": kind, "bits": args.bits,
                  "task": {"name": args.task, "n": args.n},
                  "learning": {"lr": args.lr, "delay": args.delay, "schedule": args.schedule, "pipeline": args.pipeline,
-                              "rounding": args.rounding,
-                              "seed": args.seed}}
+                              "rounding": args.rounding, "seed": args.seed}}
     if args.task and config.get("task", {}).get("name") not in (None, args.task):
         config = {**config, "task": {}}  # another task: the file's task settings do not apply
     model, stream, learning = build_run(config, overrides)

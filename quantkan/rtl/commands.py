@@ -158,7 +158,7 @@ def _timing(args: argparse.Namespace) -> int:
     report = place_route(model, args.device, out, seeds=seeds, schedule=args.schedule,
                          pipeline=learning["pipeline"], lr=learning["lr"], rounding=learning["rounding"],
                          seed=learning["seed"], log=None if args.quiet else sys.stderr,
-                         nextpnr_opts=tuple(shlex.split(args.nextpnr_opts or "")))
+                         nextpnr_opts=tuple(args.nextpnr_opts or ()))
     summary = report.as_dict()
     write_summary(out / "timing.json", args, model, learning, summary)
     print(report.table())
@@ -239,7 +239,7 @@ def add_commands(sub: argparse._SubParsersAction, export: argparse._SubParsersAc
     p.add_argument("--pipeline", choices=PIPELINES, help=PIPELINE_HELP)
     p.add_argument("--seed", type=nonnegative_int, action="append",
                    help="nextpnr placement seed; repeat it for min/median over seeds (default: 1)")
-    p.add_argument("--nextpnr-opts", metavar="OPTS",
+    p.add_argument("--nextpnr-opts", type=shlex.split, metavar="OPTS",
                    help="more nextpnr options, e.g. '--placer-heap-timingweight 40 --placer-heap-critexp 4' (a "
                         "placer that weighs timing harder)")
     add_output(p, "netlist, tool logs and timing.json go here (default: build/timing/<config name>)")

@@ -336,13 +336,13 @@ def place_route(model: KAN, device: str, out_dir: str | Path, seeds: tuple[int, 
         report, log_name = f"{device}-seed{seed}.json", f"{device}-seed{seed}.log"
         print(f"[{n}/{1 + len(seeds)}] place and route, seed {seed} (yowasp-nextpnr-{dev.family}) ...", file=out,
               flush=True)
-        argv = [*dev.nextpnr, *nextpnr_opts, "--json", f"{TOP}.json", "--freq", f"{dev.target_mhz:g}", "--seed", str(seed),
-                "--report", report, "--timing-allow-fail", "--log", log_name]
-        seconds_file = work / f"{device}-seed{seed}.seconds"
-        placed = f"{' '.join(argv)}\n"  # the second line of the seconds file: how it was placed
-        if fresh and seconds_file.is_file() and (work / report).is_file() and \
-                seconds_file.read_text().partition("\n")[2] == placed:  # the same netlist, placed before
-            seconds = float(seconds_file.read_text().partition("\n")[0])
+        argv = [*dev.nextpnr, *nextpnr_opts, "--json", f"{TOP}.json", "--freq", f"{dev.target_mhz:g}",
+                "--seed", str(seed), "--report", report, "--timing-allow-fail", "--log", log_name]
+        seconds_file = work / f"{device}-seed{seed}.seconds"  # the seconds it took, then nextpnr's command
+        placed = f"{' '.join(argv)}\n"
+        took, _, how = seconds_file.read_text().partition("\n") if seconds_file.is_file() else ("", "", "")
+        if fresh and how == placed and (work / report).is_file():  # the same netlist, placed the same way before
+            seconds = float(took)
             print("      up to date (same netlist, device, seed and options)", file=out, flush=True)
         else:
             seconds_file.unlink(missing_ok=True)
