@@ -4,6 +4,7 @@ rows match a direct train, a killed sweep resumes without redoing or losing poin
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -106,6 +107,24 @@ def test_seeds_as_one_population_score_as_points_one_by_one(kind):
     scores = [{k: v for k, v in row.items() if k.startswith("mse")} for row in run_seeds(spec.points)]
     assert scores == [{k: v for k, v in run_point(p, "numpy").items() if k.startswith("mse")} for p in spec]
     assert len({s["mse_mean [target^2]"] for s in scores}) == 3  # the seeds really differ
+
+
+def test_each_row_names_the_update_delay_it_learned_with():
+    """A pipeline sweep is a D sweep: the row says which D each point took, whichever path scored it."""
+    from quantkan.train import build_run, hardware_delays
+
+    kan = {"model.kind": "kan", "model.layers": [1, 2, 1]}
+    spec = parse_spec({"sweep": {"seeds": [0, 1]}, "base": {"task": {"n": 300}},
+                       "grid": {**{k: [v] for k, v in kan.items()}, "learning.pipeline": ["shallow", "deeper"]},
+                       "points": [{**kan, "learning.delay": 3}]})
+    for point in spec:
+        model, _, learning = build_run(*point.train_config())
+        want = [3, 3] if "learning.delay" in point.settings else hardware_delays(
+            model, "pipelined", learning["lr"], learning["rounding"], point.settings["learning.pipeline"])
+        assert json.loads(run_point(point, "numpy")["D [samples]"]) == want
+    rows = run_seeds([p for p in spec if "learning.pipeline" in p.settings])
+    assert len({r["D [samples]"] for r in rows}) == 2, "shallow and deeper differ"
+    assert "D [samples]" in columns_of(spec)
 
 
 def test_an_invalid_point_is_a_row_not_a_crash():

@@ -83,8 +83,8 @@ def columns_of(spec: SweepSpec) -> list[str]:
         scores += [f"{metric}_mean [{unit}]"] + [f"{metric}_r{r} [{unit}]" for r in range(regimes)]
     hardware = [c for name in spec.hardware for c in HARDWARE[name].columns]
     return (["config_hash", "status", *settings, "seed [1]", "model", "params [count]", "engine",
-             "samples [count]", *dict.fromkeys(scores), "train_time [s]", "throughput [samples/s]", *hardware,
-             "error", *_versions(), "finished [UTC]"])
+             "samples [count]", "D [samples]", *dict.fromkeys(scores), "train_time [s]", "throughput [samples/s]",
+             *hardware, "error", *_versions(), "finished [UTC]"])
 
 
 def _identity(point: Point) -> dict[str, Any]:
@@ -98,14 +98,16 @@ def _invalid(point: Point, err: ValueError) -> dict[str, Any]:
 
 
 def _scored(point: Point, built: tuple[Model, Stream, dict[str, Any]], predictions: np.ndarray, engine: str,
-            seconds: float, workdir: str | None) -> dict[str, Any]:
-    """A finished point's row: scores per regime, speed, then any hardware results."""
+            seconds: float, workdir: str | None, delays: list[int]) -> dict[str, Any]:
+    """A finished point's row: scores per regime, the update delay D it learned with (per layer),
+    speed, then any hardware results."""
     model, stream, learning = built
     unit = METRIC_UNITS[stream.metric]
     scores = {f"{stream.metric}_r{r} [{unit}]": v
               for r, v in windowed_metric(stream, predictions, point.fraction).items()}
     row = {**_identity(point), **scores, "status": "ok", "model": repr(model),
            "params [count]": sum(p.size for p in model.parameters()), "engine": engine, "samples [count]": stream.n,
+           "D [samples]": _cell([int(d) for d in delays]),
            f"{stream.metric}_mean [{unit}]": float(np.mean(list(scores.values()))),
            "train_time [s]": round(seconds, 4), "throughput [samples/s]": round(stream.n / seconds)}
     for name in point.hardware:
@@ -128,7 +130,7 @@ def run_point(point: Point, engine: str = "auto", workdir: str | None = None) ->
     start = time.perf_counter()
     result = train(model, stream, twin=False, show_progress=False, engine=engine, check_delay=False, **learning)
     name = "compiled" if isinstance(result.learner, EngineLearner) else "numpy"
-    return _scored(point, built, result.fixed, name, time.perf_counter() - start, workdir)
+    return _scored(point, built, result.fixed, name, time.perf_counter() - start, workdir, result.delays)
 
 
 def run_seeds(points: Sequence[Point], engine: str = "auto", workdir: str | None = None) -> list[dict[str, Any]]:
@@ -152,8 +154,8 @@ def run_seeds(points: Sequence[Point], engine: str = "auto", workdir: str | None
     try:
         if engine == "numpy" or not available():
             raise EngineUnsupported(engine)
-        population = Population([OnlineLearner(model, **learner_settings(model, learning))
-                                 for model, _, learning in built])
+        learners = [OnlineLearner(model, **learner_settings(model, learning)) for model, _, learning in built]
+        population = Population(learners)
     except EngineUnsupported:
         return rows + [run_point(point, engine, workdir) for point in ready]
     model, stream, _ = built[0]
@@ -161,8 +163,8 @@ def run_seeds(points: Sequence[Point], engine: str = "auto", workdir: str | None
     y = population.run_raw(model.types.input.quantize(stream.x), model.types.output.quantize(stream.target))
     population.flush()
     share = (time.perf_counter() - start) / len(ready)
-    return rows + [_scored(point, b, b[0].types.output.to_float(y[p]), "compiled", share, workdir)
-                   for p, (point, b) in enumerate(zip(ready, built))]
+    return rows + [_scored(point, b, b[0].types.output.to_float(y[p]), "compiled", share, workdir, learner.delays)
+                   for p, (point, b, learner) in enumerate(zip(ready, built, learners))]
 
 
 def _now() -> str:
