@@ -161,6 +161,7 @@ def test_build_writes_a_vivado_project_and_lists_boards(tmp_path, capsys):
     (["build", CONFIG, "--board", "nosuch"], "unknown board 'nosuch'"),
     (["build", CONFIG, "--board", "icebreaker", "--baud", "6000000"], "too fast for a 12 MHz clock"),
     (["boards", "--board", "nosuch"], "unknown board 'nosuch'"),
+    (["build", CONFIG, "--board", "zcu104", "--nextpnr-opts", "--seed 2"], "zcu104 is built with Vivado"),
 ])
 def test_bad_input_is_refused_with_the_reason(capsys, args, message):
     assert main(args) == 2
@@ -172,3 +173,18 @@ def test_build_writes_a_vivado_project_for_an_mlp(tmp_path, capsys):
     assert "MLP(layers=[2, 8, 1]" in capsys.readouterr().out
     info = json.loads((tmp_path / "quantkan_board.json").read_text())
     assert info["spec"]["kind"] == "mlp" and (tmp_path / "learner" / "quantkan_kan.v").is_file()
+
+
+def test_build_passes_nextpnr_options_to_a_lattice_build(tmp_path, monkeypatch, capsys):
+    from quantkan.boards import lattice
+
+    seen = {}
+
+    def fake(board, top, out, **kwargs):
+        seen.update(kwargs)
+        raise lattice.BuildFailed("stopped by the test")
+
+    monkeypatch.setattr(lattice, "build_bitstream", fake)
+    args = ["build", CONFIG, "--board", "icebreaker", "-o", str(tmp_path), "--nextpnr-opts", "--seed 2 --placer sa"]
+    assert main(args) != 0 and "stopped by the test" in capsys.readouterr().err
+    assert list(seen["nextpnr_opts"]) == ["--seed", "2", "--placer", "sa"]

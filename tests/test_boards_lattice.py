@@ -119,6 +119,26 @@ def test_a_failing_tool_is_reported_with_its_log(tmp_path, monkeypatch):
         lattice.build_bitstream(board, top, tmp_path / "out")
 
 
+def test_nextpnr_options_reach_nextpnr_and_the_report(tmp_path, monkeypatch):
+    board = load_board("icebreaker")
+    top = BoardTop(board, board_core(board, KAN([1, 1], grid=(-1.0, 1.0, 8), order=3, bits=8)))
+    steps = []
+
+    def fake(step, out_dir, log_file, out):
+        steps.append(step)
+        if step.tool.startswith("NEXTPNR"):
+            raise lattice.BuildFailed("stopped by the test")
+        return 0.0
+
+    monkeypatch.setattr(lattice, "run_step", fake)
+    with pytest.raises(lattice.BuildFailed, match="stopped by the test"):
+        lattice.build_bitstream(board, top, tmp_path, nextpnr_opts=["--placer-heap-timingweight", "40"])
+    argv = steps[-1].argv
+    assert argv[argv.index("--placer-heap-timingweight") + 1] == "40" and "--timing-allow-fail" in argv
+    build = lattice.LatticeBuild("icebreaker", "p", 12.0, None, {}, {}, nextpnr_opts=["--seed", "2"])
+    assert "nextpnr options: --seed 2" in build.table()
+
+
 def test_the_default_example_becomes_a_ulx3s_bitstream(tmp_path, capsys):
     """`quantkan build examples/drift_kan.toml --board ulx3s`: a .bit file, utilization and Fmax."""
     out = tmp_path / "ulx3s"

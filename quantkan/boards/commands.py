@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -35,6 +36,8 @@ def _build(args: argparse.Namespace) -> int:
     from quantkan.rtl.commands import load_model
 
     board = load_board(args.board)
+    if board.flow == "vivado" and args.nextpnr_opts:
+        raise ValueError(f"--nextpnr-opts is for the boards nextpnr builds here; {board.name} is built with Vivado")
     model, _, learning = load_model(args.config, args.model, replaces_config=args.model_replaces_config,
                                     pipeline=args.pipeline)
     out = Path(args.output or Path("build") / board.name)
@@ -57,7 +60,8 @@ def _build(args: argparse.Namespace) -> int:
 
     core = board_core(board, model, args.baud, **settings)
     started = time.perf_counter()
-    result = build_bitstream(board, BoardTop(board, core), out, allow_timing_fail=args.allow_timing_fail)
+    result = build_bitstream(board, BoardTop(board, core), out, allow_timing_fail=args.allow_timing_fail,
+                             nextpnr_opts=args.nextpnr_opts or ())
     (out / "quantkan_board.json").write_text(json.dumps(
         {"board": board.name, "part": board.part, "clock_mhz": board.clock_hz / 1e6, "baud": core.clk_hz // core.divisor,
          "spec": core.spec.as_dict()}, indent=2) + "\n")
@@ -144,6 +148,8 @@ def add_commands(sub: argparse._SubParsersAction, export: argparse._SubParsersAc
     p.add_argument("--ooc-clock", type=positive_float, default=200.0,
                    help="MHz: the out-of-context clock of Vivado projects (200: the paper's)")
     p.add_argument("--allow-timing-fail", action="store_true", help="write the bitstream even if timing fails")
+    p.add_argument("--nextpnr-opts", type=shlex.split, metavar="OPTS",
+                   help="more nextpnr options (Lattice boards), e.g. '--seed 2' or '--placer-heap-timingweight 40'")
     p.set_defaults(run=_build)
 
     p = sub.add_parser("flash", help="load a bitstream into a board (openFPGALoader or Vivado)")

@@ -21,6 +21,7 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -112,6 +113,7 @@ class LatticeBuild:
     seconds: dict[str, float] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     timing_met: bool = True
+    nextpnr_opts: list[str] = field(default_factory=list)  # what the user added to nextpnr's command
 
     @property
     def min_fmax(self) -> float:
@@ -126,6 +128,8 @@ class LatticeBuild:
             lines.append(f"  Fmax {clk}: {f:.2f} MHz post-route ({'meets' if f >= self.clock_mhz else 'MISSES'} "
                          f"{self.clock_mhz:g} MHz)")
         lines.append("  time: " + ", ".join(f"{k} {v:.0f} s" for k, v in self.seconds.items()))
+        if self.nextpnr_opts:
+            lines.append("  nextpnr options: " + shlex.join(self.nextpnr_opts))
         if self.skipped:
             lines.append("  skipped (not a yowasp step): " + ", ".join(self.skipped))
         return "\n".join(lines)
@@ -202,9 +206,10 @@ def _last_phase(cwd: Path, step: Step) -> str:
 
 
 def build_bitstream(board, top, out_dir: str | Path, log: TextIO | None = None,
-                    allow_timing_fail: bool = False) -> LatticeBuild:
+                    allow_timing_fail: bool = False, nextpnr_opts: Sequence[str] = ()) -> LatticeBuild:
     """Synthesize, place, route and pack ``top`` for a Lattice ``board`` into ``out_dir``.
 
+    ``nextpnr_opts`` are added to nextpnr's command (as Amaranth's ``nextpnr_opts``).
     Raises BuildFailed naming the resource that does not fit, the clock that misses timing
     (unless ``allow_timing_fail``), or the step that failed and its log."""
     out = log or sys.stderr
@@ -216,12 +221,12 @@ def build_bitstream(board, top, out_dir: str | Path, log: TextIO | None = None,
     report_name = f"{TOP_NAME}.nextpnr.json"
     print(f"[0] writing the design and {board.name}'s constraints ...", file=out, flush=True)
     plan = platform.prepare(top, name=TOP_NAME, **yosys_overrides(board.family),
-                            nextpnr_opts=f"--report {report_name} --timing-allow-fail")
+                            nextpnr_opts=shlex.join(["--report", report_name, "--timing-allow-fail", *nextpnr_opts]))
     plan.extract(out_dir)
     for stale in ("bit", "bin", "svf", "config", "asc", "nextpnr.json"):
         (out_dir / f"{TOP_NAME}.{stale}").unlink(missing_ok=True)
     steps = script_steps((out_dir / f"build_{TOP_NAME}.sh").read_text())
-    build = LatticeBuild(board.name, board.part, board.clock_hz / 1e6, None, {}, {})
+    build = LatticeBuild(board.name, board.part, board.clock_hz / 1e6, None, {}, {}, nextpnr_opts=list(nextpnr_opts))
     runnable = [s for s in steps if s.tool in YOWASP]
     build.skipped = [s.tool.lower() for s in steps if s.tool not in YOWASP]
     for n, step in enumerate(runnable, 1):
