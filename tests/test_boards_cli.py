@@ -180,7 +180,7 @@ def test_build_passes_nextpnr_options_to_a_lattice_build(tmp_path, monkeypatch, 
 
     seen = {}
 
-    def fake(board, top, out, **kwargs):
+    def fake(board, design, out, **kwargs):
         seen.update(kwargs)
         raise lattice.BuildFailed("stopped by the test")
 
