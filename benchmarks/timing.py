@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from quantkan.models import KAN
+from quantkan.options import positive_float
 from quantkan.rtl import PIPELINES
-from quantkan.rtl.fmax import DEVICES, place_route
+from quantkan.rtl.fmax import DEVICES, RouteTimeout, place_route
 from quantkan.rtl.kan import timing_of
 from quantkan.tasks import make_task
 from quantkan.train import train
@@ -61,6 +62,8 @@ def main() -> int:
     parser.add_argument("--out", default="build/bench_timing")
     parser.add_argument("--nextpnr-opts", type=shlex.split, default=[],
                         help="more nextpnr options (quantkan timing --nextpnr-opts)")
+    parser.add_argument("--timeout", type=positive_float, metavar="MINUTES",
+                        help="stop a seed's place and route after this long (quantkan timing --timeout)")
     args = parser.parse_args()
 
     rows = []
@@ -74,9 +77,13 @@ def main() -> int:
                 folder = Path(args.out) / f"{key}-{pipeline}-{DEVICES[device].family}"
                 try:
                     r = place_route(make(layers, bits), device, folder, seeds=tuple(args.seeds), pipeline=pipeline,
-                                    lr=LR, nextpnr_opts=tuple(args.nextpnr_opts))
+                                    lr=LR, nextpnr_opts=tuple(args.nextpnr_opts),
+                                    timeout=None if args.timeout is None else args.timeout * 60)
                 except ValueError as err:  # does not fit
                     rows.append((title, pipeline, device, t, cost, None, str(err).split(":")[0]))
+                    continue
+                except RouteTimeout:
+                    rows.append((title, pipeline, device, t, cost, None, f"not routed in {args.timeout:g} min"))
                     continue
                 rows.append((title, pipeline, device, t, cost, r, ""))
 

@@ -180,3 +180,58 @@ def test_a_placement_is_reused_only_with_the_same_nextpnr_options(tmp_path):
     assert "up to date (same Verilog and script)" in again and "up to date (same netlist" not in again
     assert summary["nextpnr_opts"] == ["--placer-heap-timingweight", "40"]
     assert "--placer-heap-timingweight 40" in (tmp_path / "ecp5-85f-8-seed1.seconds").read_text()
+
+
+SMALL = '[model]\nkind = "kan"\nlayers = [1, 1]\ngrid = [-1.0, 1.0, 4]\norder = 1\nlut_bits = 4\nbits = 8\n'
+
+
+def test_a_seed_past_the_timeout_is_stopped_and_reported_unfinished(tmp_path, capsys, monkeypatch):
+    """Seed 1 routes; seed 2 is stopped at the limit (faked, as a router that crawls): the
+    report keeps seed 1's Fmax and names seed 2 and where its run was stopped."""
+    from quantkan.boards import lattice
+
+    real = lattice.run_step
+
+    def crawling(step, cwd, log_file, out, every=15.0, timeout=None):
+        if step.tool.startswith("NEXTPNR"):
+            assert timeout == pytest.approx(30.0)  # --timeout 0.5 (minutes); synthesis has no limit
+            if step.argv[step.argv.index("--seed") + 1] == "2":
+                raise lattice.StepTimeout(30.4, "routing, 1,234 arcs left")
+        return real(step, cwd, log_file, out, every, timeout=None)
+
+    monkeypatch.setattr(lattice, "run_step", crawling)
+    config = tmp_path / "small.toml"
+    config.write_text(SMALL)
+    assert main(["timing", str(config), "--seed", "1", "--seed", "2", "--timeout", "0.5", "-o", str(tmp_path / "t"),
+                 "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads(printed.strip().splitlines()[-1])
+    assert set(summary["fmax_mhz"]["seeds"]) == {"1"} and summary["fmax_mhz"]["min"] > 0
+    assert summary["unfinished"] == {"2": "stopped after 30 s (routing, 1,234 arcs left)"}
+    assert "seed 2 has no Fmax: stopped after 30 s (routing, 1,234 arcs left)" in printed
+
+
+def test_no_seed_within_the_timeout_is_a_clear_error(tmp_path):
+    """A real nextpnr run stopped after a second: no Fmax to report, so an error that says so."""
+    from quantkan.rtl.fmax import RouteTimeout, place_route
+
+    model = KAN([1, 1], grid=(-1.0, 1.0, 4), order=1, lut_bits=4, bits=8)
+    with pytest.raises(RouteTimeout, match=r"no seed finished place and route within 1 s \(seed 1 stopped after 1 s"):
+        place_route(model, "ecp5-85f-8", tmp_path, timeout=1.0)
+    assert not (tmp_path / "ecp5-85f-8-seed1.seconds").exists()  # nothing to reuse next time
+    with pytest.raises(ValueError, match="timeout must be positive, got 0 s"):
+        place_route(model, "ecp5-85f-8", tmp_path, timeout=0)
+
+
+def test_progress_names_the_routers_arcs_left(tmp_path):
+    from quantkan.boards.lattice import _last_phase
+
+    (tmp_path / "pr.log").write_text(
+        "Info: Routing..\nInfo: Setting up routing queue.\nInfo: Routing 84259 arcs.\n"
+        "Info:            |   (re-)routed arcs  |   delta    | remaining|       time spent     |\n"
+        "Info:      79000 |    42851      36148 |  344   656 |     67056|       8.03    1437.22|\n"
+        "Info:      80000 |    43232      36767 |  381   619 |     66767|      15.59    1452.81|\n")
+    step = Step("NEXTPNR_ECP5", ["--log", "pr.log"])
+    assert _last_phase(tmp_path, step) == "routing, 66,767 arcs left"
+    (tmp_path / "pr.log").write_text("Info: Running simulated annealing placer for refinement.\n")
+    assert _last_phase(tmp_path, step) == "Running simulated annealing placer for refinement."

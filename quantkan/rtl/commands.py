@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from quantkan.options import add_config, add_model_file, add_output, fraction, nonnegative_int, positive_int
+from quantkan.options import (add_config, add_model_file, add_output, fraction, nonnegative_int, positive_float,
+                              positive_int)
 from quantkan.rtl import PIPELINES, SCHEDULES
 
 __all__ = ["add_commands", "load_model"]
@@ -158,7 +159,8 @@ def _timing(args: argparse.Namespace) -> int:
     report = place_route(model, args.device, out, seeds=seeds, schedule=args.schedule,
                          pipeline=learning["pipeline"], lr=learning["lr"], rounding=learning["rounding"],
                          seed=learning["seed"], log=None if args.quiet else sys.stderr,
-                         nextpnr_opts=tuple(args.nextpnr_opts or ()))
+                         nextpnr_opts=tuple(args.nextpnr_opts or ()),
+                         timeout=None if args.timeout is None else args.timeout * 60)
     summary = report.as_dict()
     write_summary(out / "timing.json", args, model, learning, summary)
     print(report.table())
@@ -242,6 +244,9 @@ def add_commands(sub: argparse._SubParsersAction, export: argparse._SubParsersAc
     p.add_argument("--nextpnr-opts", type=shlex.split, metavar="OPTS",
                    help="more nextpnr options, e.g. '--placer-heap-timingweight 40 --placer-heap-critexp 4' (a "
                         "placer that weighs timing harder)")
+    p.add_argument("--timeout", type=positive_float, metavar="MINUTES",
+                   help="stop a seed's place and route after this long and report it unfinished (nextpnr's router "
+                        "can crawl on a congested placement that another seed routes in minutes)")
     add_output(p, "netlist, tool logs and timing.json go here (default: build/timing/<config name>)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(run=_timing)

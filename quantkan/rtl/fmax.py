@@ -28,10 +28,14 @@ from quantkan.rtl import ecp5_dsp
 from quantkan.errors import ToolError
 from quantkan.models import KAN
 
-__all__ = ["DEVICES", "Device", "OOCHarness", "PathStep", "SeedRun", "TimingReport", "place_route", "stage_of",
-           "critical_path", "STAGES"]
+__all__ = ["DEVICES", "Device", "OOCHarness", "PathStep", "SeedRun", "TimingReport", "RouteTimeout", "place_route",
+           "stage_of", "critical_path", "STAGES"]
 
 TOP = "quantkan_ooc"
+
+
+class RouteTimeout(ToolError):
+    """No seed's place and route finished within the time it was given."""
 
 
 @dataclass(frozen=True)
@@ -192,6 +196,7 @@ class TimingReport:
     utilization: dict[str, int]
     runs: list[SeedRun]
     nextpnr_opts: tuple[str, ...] = ()  # beyond the device's own
+    unfinished: dict[int, str] = field(default_factory=dict)  # seed -> why it has no Fmax (stopped, and where)
 
     @property
     def fmax_min(self) -> float:
@@ -219,6 +224,7 @@ class TimingReport:
             "step": {"cycles": self.step, "ns": round(self.ns(self.step), 1)},
             "ii": self.ii, "samples_per_s": round(self.fmax_min * 1e6 / self.ii), "delays": self.delays,
             "utilization": self.utilization, "nextpnr_opts": list(self.nextpnr_opts),
+            "unfinished": {str(seed): why for seed, why in self.unfinished.items()},
             "critical": {"seed": worst.seed, "from": worst.source_stage, "to": worst.sink_stage,
                          "path": [asdict(s) for s in worst.path]},
         }
@@ -232,6 +238,7 @@ class TimingReport:
                  f"  latency {self.latency} cycles = {self.ns(self.latency):.1f} ns; learning step {self.step} "
                  f"cycles = {self.ns(self.step):.1f} ns; II {self.ii} = {self.fmax_min / self.ii:.1f} M samples/s; "
                  f"D per layer {self.delays}",
+                 *(f"  seed {seed} has no Fmax: {why}" for seed, why in self.unfinished.items()),
                  "  resources: " + ", ".join(f"{k} {v}" for k, v in self.utilization.items()),
                  f"  critical path (seed {worst.seed}): {worst.source_stage} -> {worst.sink_stage}"]
         logic = sum(s.delay_ns for s in worst.path if s.kind != "routing")
@@ -289,13 +296,15 @@ def yosys_script(verilog_name: str, family: str, json_name: str) -> str:
 
 def place_route(model: KAN, device: str, out_dir: str | Path, seeds: tuple[int, ...] = (1,),
                 schedule: str = "pipelined", log: TextIO | None = None, nextpnr_opts: tuple[str, ...] = (),
-                **settings) -> TimingReport:
+                timeout: float | None = None, **settings) -> TimingReport:
     """Synthesize the bare learner of ``model`` once and place and route it once per seed.
 
     ``settings`` go to :class:`quantkan.rtl.kan.KANLearner` (lr, rounding, seed, pipeline);
-    ``nextpnr_opts`` are added to nextpnr's command (as Amaranth's ``nextpnr_opts``).
-    Progress goes to ``log`` (stderr by default); tool logs stay in ``out_dir``."""
-    from quantkan.boards.lattice import Step, parse_report
+    ``nextpnr_opts`` are added to nextpnr's command (as Amaranth's ``nextpnr_opts``). A seed's
+    place and route still running after ``timeout`` s is stopped and reported unfinished; if no
+    seed finishes, :class:`RouteTimeout`. Progress goes to ``log`` (stderr by default); tool logs
+    stay in ``out_dir``."""
+    from quantkan.boards.lattice import Step, StepTimeout, parse_report
     from quantkan.rtl.kan import KANLearner
     from quantkan.rtl.synth import cell_counts
 
@@ -303,6 +312,8 @@ def place_route(model: KAN, device: str, out_dir: str | Path, seeds: tuple[int, 
         raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
     if not seeds:
         raise ValueError("place_route needs at least one seed")
+    if timeout is not None and timeout <= 0:
+        raise ValueError(f"timeout must be positive, got {timeout:g} s")
     dev = DEVICES[device]
     out = log or sys.stderr
     work = Path(out_dir).resolve()
@@ -331,7 +342,7 @@ def place_route(model: KAN, device: str, out_dir: str | Path, seeds: tuple[int, 
         raise ValueError(f"the learner needs {n_dsp} {dev.dsp[0]}, the {dev.part} has {dev.dsp[1]}: choose a "
                          "smaller model or another device")
     tool = "NEXTPNR_ECP5" if dev.family == "ecp5" else "NEXTPNR_ICE40"
-    runs, util = [], {}
+    runs, util, unfinished = [], {}, {}
     for n, seed in enumerate(seeds, 2):
         report, log_name = f"{device}-seed{seed}.json", f"{device}-seed{seed}.log"
         print(f"[{n}/{1 + len(seeds)}] place and route, seed {seed} (yowasp-nextpnr-{dev.family}) ...", file=out,
@@ -346,7 +357,13 @@ def place_route(model: KAN, device: str, out_dir: str | Path, seeds: tuple[int, 
             print("      up to date (same netlist, device, seed and options)", file=out, flush=True)
         else:
             seconds_file.unlink(missing_ok=True)
-            seconds = _step(Step(tool, argv), work, f"{device}-seed{seed}", out)
+            (work / report).unlink(missing_ok=True)
+            try:
+                seconds = _step(Step(tool, argv), work, f"{device}-seed{seed}", out, timeout)
+            except StepTimeout as stop:
+                unfinished[seed] = str(stop)
+                print(f"      {stop}: no Fmax for seed {seed}", file=out, flush=True)
+                continue
             seconds_file.write_text(f"{seconds:.1f}\n{placed}")
         data = json.loads((work / report).read_text())
         u, fmax, _ = parse_report(data)
@@ -357,16 +374,20 @@ def place_route(model: KAN, device: str, out_dir: str | Path, seeds: tuple[int, 
         runs.append(SeedRun(seed, clock, seconds, critical_path(data)))
         print(f"      {clock:.1f} MHz in {seconds:.0f} s; critical: {runs[-1].source_stage} -> {runs[-1].sink_stage}",
               file=out, flush=True)
+    if not runs:
+        raise RouteTimeout(f"no seed finished place and route within {timeout:g} s ("
+                           + "; ".join(f"seed {seed} {why}" for seed, why in unfinished.items())
+                           + f"); try other seeds or a longer timeout. Logs: {work}")
     return TimingReport(device, dev.part, repr(model), schedule, learner.pipeline, t.latency,
-                        t.step, t.ii, t.delays, util, runs, tuple(nextpnr_opts))
+                        t.step, t.ii, t.delays, util, runs, tuple(nextpnr_opts), unfinished)
 
 
-def _step(step, work: Path, name: str, out: TextIO) -> float:
+def _step(step, work: Path, name: str, out: TextIO, timeout: float | None = None) -> float:
     """One tool run with progress; a failure names the tool and the end of its log."""
     from quantkan.boards.lattice import StepError, run_step
 
     try:
-        return run_step(step, work, work / f"{name}.out", out)
+        return run_step(step, work, work / f"{name}.out", out, timeout=timeout)
     except StepError as err:
         tail = "".join((work / f"{n}").read_text(errors="replace")[-1500:] for n in (f"{name}.out", f"{name}.log")
                        if (work / n).is_file())
