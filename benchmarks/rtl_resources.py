@@ -36,7 +36,7 @@ def main() -> int:
         t = timing_of(model, args.schedule)
         path = export_verilog(model, Path(args.out) / f"G{g}", schedule=args.schedule)
         print(f"G = {g}: synthesizing {path} ...", file=sys.stderr, flush=True)
-        res = synth_xilinx(path, "quantkan_kan")
+        res = synth_xilinx(path, path.stem)
         rows.append((g, t, res))
 
     print(f"KAN {args.layers}, S = {args.order}, {args.bits}-bit, {args.schedule}; "

@@ -172,7 +172,10 @@ def test_build_writes_a_vivado_project_for_an_mlp(tmp_path, capsys):
     assert main(["build", str(EXAMPLES / "qubit_mlp.toml"), "--board", "zcu104", "-o", str(tmp_path)]) == 0
     assert "MLP(layers=[2, 8, 1]" in capsys.readouterr().out
     info = json.loads((tmp_path / "quantkan_board.json").read_text())
-    assert info["spec"]["kind"] == "mlp" and (tmp_path / "learner" / "quantkan_kan.v").is_file()
+    assert info["spec"]["kind"] == "mlp" and (tmp_path / "learner" / "quantkan_mlp.v").is_file()
+    ooc = (tmp_path / "ooc.tcl").read_text()  # the MLP's module is named for its kind, and the OOC flow reads it
+    assert "learner/quantkan_mlp.v" in ooc and "synth_design -top quantkan_mlp " in ooc
+    assert "`learner/quantkan_mlp.v` is the bare learner" in (tmp_path / "README.md").read_text()
 
 
 def test_build_passes_nextpnr_options_to_a_lattice_build(tmp_path, monkeypatch, capsys):

@@ -74,3 +74,4 @@ def test_export_records_the_mlp_parameter_port(tmp_path):
     meta = json.loads((tmp_path / "quantkan_rtl.json").read_text())
     assert meta["kind"] == "mlp" and meta["param_shapes"] == [[8, 2], [8], [1, 8], [1]]
     assert meta["timing"]["ii"] == 1 and Path(tmp_path / meta["verilog"]).is_file()
+    assert meta["top"] == "quantkan_mlp" and "module quantkan_mlp(" in (tmp_path / "quantkan_mlp.v").read_text()

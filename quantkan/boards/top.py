@@ -3,8 +3,8 @@
 The platform's default clock drives the core (and its power-on reset); the UART's rx/tx go to
 the bridge; the first LEDs show heartbeat, samples, receive activity and errors
 (:data:`quantkan.boards.bridge.LEDS`).  Users who feed the learner from their own data path
-take the bare learner instead (``quantkan export verilog``, or ``quantkan_kan.v`` in a
-Vivado project): its streaming and parameter ports are unchanged by any of this.
+take the bare learner instead (``quantkan export verilog``, or ``quantkan_kan.v`` / ``quantkan_mlp.v``
+in a Vivado project): its streaming and parameter ports are unchanged by any of this.
 """
 
 from __future__ import annotations

@@ -134,7 +134,7 @@ def write_project(board, model, out_dir: str | Path, schedule: str = "pipelined"
                   rounding: str = "type", seed: int = 0, baud: int | None = None,
                   ooc_mhz: float = DEFAULT_OOC_MHZ, pipeline: str = "deep") -> VivadoProject:
     """Write the Vivado project of ``model`` on a Xilinx ``board`` (or the OOC project of a part)."""
-    from quantkan.rtl.export import DEFAULT_NAME, export_verilog
+    from quantkan.rtl.export import export_verilog
 
     if board.flow != "vivado":
         raise ValueError(f"{board.name} is a {board.vendor} board built with {board.flow}, not a Vivado project")
@@ -143,12 +143,13 @@ def write_project(board, model, out_dir: str | Path, schedule: str = "pipelined"
     out = Path(out_dir)
     (out / "constraints").mkdir(parents=True, exist_ok=True)
     part = board.part
-    export_verilog(model, out / "learner", schedule=schedule, lr=lr, rounding=rounding, seed=seed, pipeline=pipeline)
+    learner = export_verilog(model, out / "learner", schedule=schedule, lr=lr, rounding=rounding, seed=seed,
+                             pipeline=pipeline).stem
     (out / "constraints" / "ooc.xdc").write_text(
         f"# the learner out of context: only its clock (quantkan ooc.tcl)\n"
         f"create_clock -name clk -period {1000.0 / ooc_mhz:.3f} [get_ports clk]\n")
     scripts = {"ooc.tcl": HEADER.format(title=board.title, part=part, script="ooc.tcl") +
-               OOC.format(period=1000.0 / ooc_mhz, learner=DEFAULT_NAME)}
+               OOC.format(period=1000.0 / ooc_mhz, learner=learner)}
     info: dict = {"board": board.name, "title": board.title, "part": part, "ooc_mhz": ooc_mhz}
     if board.kind == "board":
         from quantkan.boards.top import DEFAULT_BAUD, BoardTop, board_core
@@ -165,12 +166,12 @@ def write_project(board, model, out_dir: str | Path, schedule: str = "pipelined"
     for name, text in scripts.items():
         (out / name).write_text(text)
     (out / "quantkan_board.json").write_text(json.dumps(info, indent=2) + "\n")
-    (out / "README.md").write_text(_readme(board, part, sorted(scripts), ooc_mhz))
+    (out / "README.md").write_text(_readme(board, part, sorted(scripts), ooc_mhz, learner))
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     return VivadoProject(out.resolve(), part, sorted(scripts), files)
 
 
-def _readme(board, part: str, scripts: list[str], ooc_mhz: float) -> str:
+def _readme(board, part: str, scripts: list[str], ooc_mhz: float, learner: str) -> str:
     lines = [f"# {board.title}: quantkan Vivado project ({part})", ""]
     if "build.tcl" in scripts:
         lines += ["Bitstream (synth, place, route, reports in `output/`, `output/quantkan_top.bit`):", "",
@@ -180,7 +181,7 @@ def _readme(board, part: str, scripts: list[str], ooc_mhz: float) -> str:
                   "`quantkan stream CONFIG --port <serial port>`.", ""]
     lines += [f"The learner alone, out of context at {ooc_mhz:g} MHz (its own Fmax in `output_ooc/fmax.txt`):", "",
               "    vivado -mode batch -source ooc.tcl", "",
-              ("`learner/quantkan_kan.v` is the bare learner with its streaming and parameter ports "
+              (f"`learner/{learner}.v` is the bare learner with its streaming and parameter ports "
                "(`learner/quantkan_rtl.json` lists widths, timing and parameter addresses)."), ""]
     return "\n".join(lines)
 

@@ -26,9 +26,12 @@ from quantkan.rtl.coefbank import bank_address, pack_fields
 from quantkan.rtl.kan import READ_LATENCY, KANLearner, Learner, Timing
 from quantkan.rtl.mlp import MLPLearner, mlp_param_address
 
-__all__ = ["export_verilog", "learner_for", "learner_timing", "param_address", "DEFAULT_NAME"]
+__all__ = ["export_verilog", "learner_for", "learner_timing", "param_address", "top_name"]
 
-DEFAULT_NAME = "quantkan_kan"
+
+def top_name(model: Model) -> str:
+    """The Verilog module (and file) name of a model's learner: ``quantkan_kan`` or ``quantkan_mlp``."""
+    return f"quantkan_{model.kind}"
 
 
 def learner_for(model: Model, schedule: str = "pipelined", lr: LearningRates = 2.0 ** -4, rounding: str = "type",
@@ -51,8 +54,9 @@ def learner_timing(model: Model, schedule: str = "pipelined", **settings) -> Tim
 
 
 def export_verilog(model: Model, out_dir: str | Path, schedule: str = "pipelined", lr: LearningRates = 2.0 ** -4,
-                   rounding: str = "type", seed: int = 0, name: str = DEFAULT_NAME, pipeline: str = "deep") -> Path:
-    """Write ``<name>.v``, ``quantkan_rtl.json`` and ``model.qkan`` into ``out_dir``."""
+                   rounding: str = "type", seed: int = 0, name: str | None = None, pipeline: str = "deep") -> Path:
+    """Write ``<name>.v`` (default :func:`top_name`), ``quantkan_rtl.json`` and ``model.qkan`` into ``out_dir``."""
+    name = name or top_name(model)
     learner = learner_for(model, schedule=schedule, lr=lr, rounding=rounding, seed=seed, pipeline=pipeline)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
