@@ -162,6 +162,7 @@ def test_build_writes_a_vivado_project_and_lists_boards(tmp_path, capsys):
     (["build", CONFIG, "--board", "icebreaker", "--baud", "6000000"], "too fast for a 12 MHz clock"),
     (["boards", "--board", "nosuch"], "unknown board 'nosuch'"),
     (["build", CONFIG, "--board", "zcu104", "--nextpnr-opts", "--seed 2"], "zcu104 is built with Vivado"),
+    (["build", CONFIG, "--board", "zcu104", "--timeout", "5"], "--timeout is for the boards nextpnr builds here"),
 ])
 def test_bad_input_is_refused_with_the_reason(capsys, args, message):
     assert main(args) == 2
@@ -191,6 +192,8 @@ def test_build_passes_nextpnr_options_to_a_lattice_build(tmp_path, monkeypatch, 
     # no design is built, so none is left unelaborated (Amaranth warns of those)
     monkeypatch.setattr(top, "board_core", lambda *args, **kwargs: None)
     monkeypatch.setattr(top, "BoardTop", lambda board, core: None)
-    args = ["build", CONFIG, "--board", "icebreaker", "-o", str(tmp_path), "--nextpnr-opts", "--seed 2 --placer sa"]
+    args = ["build", CONFIG, "--board", "icebreaker", "-o", str(tmp_path), "--nextpnr-opts", "--seed 2 --placer sa",
+            "--timeout", "1.5"]
     assert main(args) != 0 and "stopped by the test" in capsys.readouterr().err
     assert list(seen["nextpnr_opts"]) == ["--seed", "2", "--placer", "sa"]
+    assert seen["timeout"] == 90.0  # minutes on the command line, seconds to the build

@@ -124,7 +124,7 @@ def test_nextpnr_options_reach_nextpnr_and_the_report(tmp_path, monkeypatch):
     top = BoardTop(board, board_core(board, KAN([1, 1], grid=(-1.0, 1.0, 8), order=3, bits=8)))
     steps = []
 
-    def fake(step, out_dir, log_file, out):
+    def fake(step, out_dir, log_file, out, timeout=None):
         steps.append(step)
         if step.tool.startswith("NEXTPNR"):
             raise lattice.BuildFailed("stopped by the test")
@@ -137,6 +137,26 @@ def test_nextpnr_options_reach_nextpnr_and_the_report(tmp_path, monkeypatch):
     assert argv[argv.index("--placer-heap-timingweight") + 1] == "40" and "--timing-allow-fail" in argv
     build = lattice.LatticeBuild("icebreaker", "p", 12.0, None, {}, {}, nextpnr_opts=["--seed", "2"])
     assert "nextpnr options: --seed 2" in build.table()
+
+
+def test_a_place_and_route_past_its_timeout_fails_the_build_and_says_so(tmp_path, monkeypatch):
+    board = load_board("icebreaker")
+    top = BoardTop(board, board_core(board, KAN([1, 1], grid=(-1.0, 1.0, 8), order=3, bits=8)))
+    limits = {}
+
+    def fake(step, out_dir, log_file, out, timeout=None):
+        limits[step.tool] = timeout
+        if step.tool.startswith("NEXTPNR"):
+            raise lattice.StepTimeout(60.4, "routing, 1,234 arcs left")
+        return 0.0
+
+    monkeypatch.setattr(lattice, "run_step", fake)
+    with pytest.raises(BuildFailed, match=r"place and route .*stopped after 60 s \(routing, 1,234 arcs left\), "
+                                          r"at its time limit; try another placement"):
+        lattice.build_bitstream(board, top, tmp_path, timeout=60)
+    assert limits == {"YOSYS": None, "NEXTPNR_ICE40": 60}  # only place and route is limited
+    with pytest.raises(ValueError, match="timeout must be positive, got 0 s"):
+        lattice.build_bitstream(board, top, tmp_path, timeout=0)
 
 
 def test_the_default_example_becomes_a_ulx3s_bitstream(tmp_path, capsys):

@@ -89,6 +89,7 @@ def test_version(capsys):
     ["sim", KAN_CONFIG, "--n", "0"], ["sim", KAN_CONFIG, "--checkpoints", "-1"],
     ["build", KAN_CONFIG, "--board", "ulx3s", "--baud", "0"],
     ["build", KAN_CONFIG, "--board", "zcu104", "--ooc-clock", "-200"],
+    ["build", KAN_CONFIG, "--board", "ulx3s", "--timeout", "0"],
     ["stream", KAN_CONFIG, "--port", "p", "--baud", "-1"], ["stream", KAN_CONFIG, "--port", "p", "--n", "0"],
     ["stream", KAN_CONFIG, "--port", "p", "--timeout", "0"],
     ["export", "hls4ml", KAN_CONFIG, "-o", "x", "--check", "-1"],

@@ -36,8 +36,9 @@ def _build(args: argparse.Namespace) -> int:
     from quantkan.rtl.commands import load_model
 
     board = load_board(args.board)
-    if board.flow == "vivado" and args.nextpnr_opts:
-        raise ValueError(f"--nextpnr-opts is for the boards nextpnr builds here; {board.name} is built with Vivado")
+    for given, option in ((args.nextpnr_opts, "--nextpnr-opts"), (args.timeout, "--timeout")):
+        if board.flow == "vivado" and given:
+            raise ValueError(f"{option} is for the boards nextpnr builds here; {board.name} is built with Vivado")
     model, _, learning = load_model(args.config, args.model, replaces_config=args.model_replaces_config,
                                     pipeline=args.pipeline)
     out = Path(args.output or Path("build") / board.name)
@@ -61,7 +62,8 @@ def _build(args: argparse.Namespace) -> int:
     core = board_core(board, model, args.baud, **settings)
     started = time.perf_counter()
     result = build_bitstream(board, BoardTop(board, core), out, allow_timing_fail=args.allow_timing_fail,
-                             nextpnr_opts=args.nextpnr_opts or ())
+                             nextpnr_opts=args.nextpnr_opts or (),
+                             timeout=None if args.timeout is None else args.timeout * 60)
     (out / "quantkan_board.json").write_text(json.dumps(
         {"board": board.name, "part": board.part, "clock_mhz": board.clock_hz / 1e6, "baud": core.clk_hz // core.divisor,
          "spec": core.spec.as_dict()}, indent=2) + "\n")
@@ -150,6 +152,9 @@ def add_commands(sub: argparse._SubParsersAction, export: argparse._SubParsersAc
     p.add_argument("--allow-timing-fail", action="store_true", help="write the bitstream even if timing fails")
     p.add_argument("--nextpnr-opts", type=shlex.split, metavar="OPTS",
                    help="more nextpnr options (Lattice boards), e.g. '--seed 2' or '--placer-heap-timingweight 40'")
+    p.add_argument("--timeout", type=positive_float, metavar="MINUTES",
+                   help="stop place and route after this long (Lattice boards; nextpnr's router can crawl on a "
+                        "congested placement that another seed routes in minutes)")
     p.set_defaults(run=_build)
 
     p = sub.add_parser("flash", help="load a bitstream into a board (openFPGALoader or Vivado)")

@@ -230,15 +230,19 @@ def _last_phase(cwd: Path, step: Step) -> str:
 
 
 def build_bitstream(board, top, out_dir: str | Path, log: TextIO | None = None,
-                    allow_timing_fail: bool = False, nextpnr_opts: Sequence[str] = ()) -> LatticeBuild:
+                    allow_timing_fail: bool = False, nextpnr_opts: Sequence[str] = (),
+                    timeout: float | None = None) -> LatticeBuild:
     """Synthesize, place, route and pack ``top`` for a Lattice ``board`` into ``out_dir``.
 
-    ``nextpnr_opts`` are added to nextpnr's command (as Amaranth's ``nextpnr_opts``).
-    Raises BuildFailed naming the resource that does not fit, the clock that misses timing
-    (unless ``allow_timing_fail``), or the step that failed and its log."""
+    ``nextpnr_opts`` are added to nextpnr's command (as Amaranth's ``nextpnr_opts``); place and
+    route still running after ``timeout`` s is stopped. Raises BuildFailed naming the resource
+    that does not fit, the clock that misses timing (unless ``allow_timing_fail``), the step
+    that failed and its log, or the place and route that ran out of time."""
     out = log or sys.stderr
     if board.flow != "yowasp":
         raise ValueError(f"{board.name} is built with {board.flow}, not here")
+    if timeout is not None and timeout <= 0:
+        raise ValueError(f"timeout must be positive, got {timeout:g} s")
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     platform = board.platform()
@@ -256,10 +260,15 @@ def build_bitstream(board, top, out_dir: str | Path, log: TextIO | None = None,
     for n, step in enumerate(runnable, 1):
         print(f"[{n}/{len(runnable)}] {step.title} ...", file=out, flush=True)
         log_file = out_dir / f"{step.tool.lower()}.log"
+        limit = timeout if step.tool.startswith("NEXTPNR") else None
         try:
-            build.seconds[STEP_NAMES.get(step.tool, step.tool.lower())] = run_step(step, out_dir, log_file, out)
+            build.seconds[STEP_NAMES.get(step.tool, step.tool.lower())] = run_step(step, out_dir, log_file, out,
+                                                                                timeout=limit)
         except StepError as err:
             raise _explain(board, step, err.code, out_dir, log_file) from None
+        except StepTimeout as stop:
+            raise BuildFailed(f"{step.title} {stop}, at its time limit; try another placement "
+                              f"(--nextpnr-opts '--seed N') or a longer timeout; logs in {out_dir}") from None
         print(f"      done in {build.seconds[STEP_NAMES.get(step.tool, step.tool.lower())]:.0f} s", file=out, flush=True)
         if step.tool == "YOSYS" and board.family == "ecp5":
             ecp5_dsp.pack_input_registers_file(out_dir / f"{TOP_NAME}.json", TOP_NAME, out)
