@@ -403,14 +403,6 @@ class KANLearner(Learner):
         def error(j: int) -> Timed:
             return bld.copy(err[j], f"efan{l}") if fan else err[j]
 
-        # the cycle the delta (and its random bits) is made: after error x basis (registered when
-        # deep) and a constant learning rate's multiply
-        t_delta = E + bld.mul_cycles + (0 if up.lr.shift is not None else 1)
-        # the delta is registered before the bank's write cycle W; a registered bank registers it itself
-        W = t_delta + (0 if bld.deep else 1)
-        learn_w = bld.delay(learn0, W, "learn", control=True)
-        learn_d = bld.delay(learn0, t_delta, "learn", control=True)
-
         def rotated(window: list[Value], t: int, shape, name: str, i: int) -> list[Value]:
             """``window`` (values of cycle t - 1) in bank order, registered into cycle t."""
             k = bld.delay(ctx["k"][i], t - 1 - ctx["read"], f"k{l}_{i}")
@@ -426,9 +418,17 @@ class KANLearner(Learner):
         if lanes_per_bank:
             basis = [[Timed(v, ty.basis, E) for v in rotated([b.value for b in basis[i]], E, fixed_shape(ty.basis),
                                                              f"basis_bank{l}", i)] for i in range(layer.n_in)]
+        products = {(j, i): [scaled(bld, self._times(bld, error(j), b, layer.g_t, f"eb{l}"), up.lr, f"g{l}")
+                             for b in basis[i]] for j, i in ctx["banks"]}
+        # the cycle the delta (and its random bits) is made: after error x basis and a constant
+        # learning rate's multiply; the delta is registered before the bank's write cycle W (a
+        # registered bank registers it itself)
+        t_delta = next(iter(products.values()))[0].t
+        W = t_delta + (0 if bld.deep else 1)
+        learn_w = bld.delay(learn0, W, "learn", control=True)
+        learn_d = bld.delay(learn0, t_delta, "learn", control=True)
         for (j, i), bank in ctx["banks"].items():
-            srcs = [scaled(bld, self._times(bld, error(j), b, layer.g_t, f"eb{l}"), up.lr, f"g{l}")
-                    for b in basis[i]]
+            srcs = products[j, i]
             drop = random_drop(srcs[0].type, up.update_t, stochastic)
             lanes = [int(up.lfsr.state[j, i, mm]) if drop else None for mm in range(S + 1)]
             bits = [None] * len(srcs)

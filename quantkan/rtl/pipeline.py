@@ -92,11 +92,6 @@ class Builder:
             return Timed(y, dst, x.t)
         return Timed(self.reg(y, name, fixed_shape(dst)), dst, x.t + 1)
 
-    @property
-    def mul_cycles(self) -> int:
-        """Cycles from a multiplier's operands to its registered product (0: combinational)."""
-        return int(self.deep) + int(self.dsp_inputs)
-
     def operands(self, a: Timed, b: Timed, name: str) -> tuple[Timed, Timed]:
         """a and b in one cycle, for one multiplier (:attr:`dsp_inputs`: in its own registers)."""
         t = max(a.t, b.t)
