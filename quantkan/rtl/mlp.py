@@ -123,14 +123,16 @@ class MLPLearner(Learner):
             err = [Timed(Mux(bld.delay(on, t_err - t, f"active{l}"), e.value, 0), e.type, t_err)
                    for (on, t), e in zip(ctx["active"], err)]
         lr = layer.w_updater.lr
-        t_write = t_err + (1 if lr.shift is not None else 2)
-        learn_w = bld.delay(learn0, t_write, "learn", control=True)
-        learn_d = bld.delay(learn0, t_write - 1, "learn", control=True)  # the delta's cycle (and its random bits)
+        writes: set[int] = set()
 
         def update(param: tuple[Signal, Signal], g: Timed, up, lane: int | None, param_t, name: str) -> None:
-            """The parameter port writes; else a learning sample rewrites the current value."""
+            """The parameter port writes; else a learning sample rewrites the current value, the
+            cycle after its delta is made (the cycle ``lr * g`` is valid in)."""
             reg, sel = param
             src = scaled(bld, g, lr, f"g{name}")
+            writes.add(src.t + 1)
+            learn_d = bld.delay(learn0, src.t, "learn", control=True)  # the delta's cycle (and its random bits)
+            learn_w = bld.delay(learn0, src.t + 1, "learn", control=True)
             d = delta(m, bld, src, up.update_t, up.rounding == "stochastic", lane, learn_d, f"delta{name}")
             self._count_delta(bld, l, src, d, 1)
             port = self._port
@@ -150,6 +152,7 @@ class MLPLearner(Learner):
                        ty.weight, f"w{l}")
             lane = int(layer.b_updater.lfsr.state[j]) if layer.b_updater.lfsr is not None else None
             update(ctx["b"][j], Timed(err[j].value, ty.error, t_err), layer.b_updater, lane, ty.bias, f"b{l}")
+        (t_write,) = writes  # every weight and bias of a layer is written in one cycle
         if l == 0:
             return None, t_write
         read_w = [[Timed(w, ty.weight, ctx["read"]) for w, _ in row] for row in ctx["w"]]
